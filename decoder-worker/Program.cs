@@ -1,0 +1,11 @@
+using Kosmos2.DecoderWorker;
+using Kosmos2.ServiceDefaults;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults("kosmos2-decoder-worker");
+builder.AddDecoderWorker();
+
+var app = builder.Build();
+app.MapServiceDefaults();
+app.MapGrpcService<DecoderWorkerService>();
+app.Run();

@@ -1,0 +1,53 @@
+using Grpc.Core;
+using Grpc.Core.Interceptors;
+using Microsoft.Extensions.Logging;
+
+namespace Kosmos2.ServiceDefaults;
+
+/// <summary>
+/// Last line of defence of every RPC: an <see cref="RpcException"/> passes as it is; a cancelled call
+/// becomes CANCELLED; anything else is logged with the method and returned as INTERNAL, so a bug in one
+/// request never takes the process down or leaks a stack trace to the client.
+/// </summary>
+public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interceptor
+{
+    public override async Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
+        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            return await continuation(request, context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw Translate(ex, context);
+        }
+    }
+
+    public override async Task ServerStreamingServerHandler<TRequest, TResponse>(
+        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
+        ServerStreamingServerMethod<TRequest, TResponse> continuation)
+    {
+        try
+        {
+            await continuation(request, responseStream, context).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not RpcException)
+        {
+            throw Translate(ex, context);
+        }
+    }
+
+    private RpcException Translate(Exception ex, ServerCallContext context)
+    {
+        if (ex is OperationCanceledException && context.CancellationToken.IsCancellationRequested)
+        {
+            return new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled or its deadline passed."));
+        }
+        LogUnhandled(logger, ex, context.Method);
+        return new RpcException(new Status(StatusCode.Internal, $"Internal error in {context.Method}; see the server log."));
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception in {Method}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method);
+}

@@ -1,0 +1,11 @@
+using Kosmos2.VisionWorker;
+using Kosmos2.ServiceDefaults;
+
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults("kosmos2-vision-worker");
+builder.AddVisionWorker();
+
+var app = builder.Build();
+app.MapServiceDefaults();
+app.MapGrpcService<VisionWorkerService>();
+app.Run();
