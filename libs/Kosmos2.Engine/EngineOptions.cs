@@ -1,0 +1,42 @@
+namespace Kosmos2.Engine;
+
+/// <summary>Limits of one <see cref="GenerationEngine"/>; fixed for its lifetime.</summary>
+public sealed record EngineOptions
+{
+    /// <summary>Most sequences in the running batch = KV slots the runner allocates.</summary>
+    public int MaxRunning { get; init; } = 16;
+
+    /// <summary>Most accepted requests not yet admitted; a submit beyond it is refused at once (RESOURCE_EXHAUSTED).</summary>
+    public int MaxWaiting { get; init; } = 64;
+
+    /// <summary>Tokens one KV slot holds: prompt + max new tokens of a request must fit, or it is refused.</summary>
+    public int MaxSequenceTokens { get; init; } = 1024;
+
+    /// <summary>
+    /// Tokens one step may process: one per decode row, the rest for prefill chunks.
+    /// 256 = 16 decode rows + three Kosmos-2 prompts (≥ 67 tokens each), so a long prompt costs the
+    /// running streams at most one 256-token forward of delay per step instead of one whole prompt.
+    /// Must be ≥ <see cref="MaxRunning"/> so a prefilling sequence always gets at least one token.
+    /// </summary>
+    public int MaxTokensPerStep { get; init; } = 256;
+
+    /// <summary><c>&lt;/s&gt;</c> (KOSMOS2_SPEC.md §5).</summary>
+    public int EosTokenId { get; init; } = 2;
+
+    /// <summary>
+    /// Longest idle wait of <see cref="GenerationEngine.RunLoop"/> before it refreshes its progress timestamp.
+    /// One wake-up a second costs nothing and lets health tell an idle loop from a stuck one.
+    /// </summary>
+    public TimeSpan IdleHeartbeat { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Throws when a limit is out of range, naming the setting to fix.</summary>
+    public void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRunning, 1, nameof(MaxRunning));
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxWaiting, nameof(MaxWaiting));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxSequenceTokens, 2, nameof(MaxSequenceTokens));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxTokensPerStep, MaxRunning, nameof(MaxTokensPerStep));
+        ArgumentOutOfRangeException.ThrowIfNegative(EosTokenId, nameof(EosTokenId));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(IdleHeartbeat, TimeSpan.Zero, nameof(IdleHeartbeat));
+    }
+}

@@ -1,0 +1,20 @@
+namespace Kosmos2.Engine;
+
+/// <summary>Why an accepted request ended. Every accepted request ends exactly once.</summary>
+public enum FinishReason
+{
+    /// <summary><c>&lt;/s&gt;</c> was generated (and <see cref="StoppingParameters.IgnoreEos"/> was off).</summary>
+    Eos = 1,
+
+    /// <summary><see cref="StoppingParameters.MaxNewTokens"/> tokens were generated.</summary>
+    Length = 2,
+
+    /// <summary>The generated ids ended with one of the stop sequences.</summary>
+    StopSequence = 3,
+
+    /// <summary>The caller aborted it (cancel or deadline), or the engine shut down before it finished.</summary>
+    Aborted = 4,
+
+    /// <summary>The model runner failed on a step that included it; <see cref="GenerationResult.Error"/> says how.</summary>
+    Error = 5,
+}

@@ -1,0 +1,443 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+
+namespace Kosmos2.Engine;
+
+/// <summary>
+/// The continuous-batching engine: one loop of drain intake → schedule → <see cref="IModelRunner.Execute"/> → update
+/// → publish. <see cref="Submit"/>, <see cref="Abort"/> and <see cref="GetStats"/> are safe from any thread;
+/// <see cref="Step"/>, <see cref="RunLoop"/> and <see cref="Shutdown"/> run on the one loop thread that owns the runner.
+/// </summary>
+public sealed class GenerationEngine : IDisposable
+{
+    private readonly EngineOptions _options;
+    private readonly IModelRunner _runner;
+    private readonly TimeProvider _time;
+    private readonly RequestIntake _intake = new();
+    private readonly Scheduler _scheduler;
+    private readonly Dictionary<long, Sequence> _live = [];
+    private int _loopThreadId;
+    private long _stepIndex;
+    private bool _shutDown;
+
+    // Written by the loop thread, read by any thread.
+    private int _running;
+    private int _slotsInUse;
+    private long _stepsCompleted;
+    private long _lastStepTicks;
+    private int _lastStepTokens;
+    private int _lastBatchSize;
+    private long _lastProgressTimestamp;
+
+    // Counted with Interlocked.
+    private long _accepted;
+    private long _rejected;
+    private long _rejectedQueueFull;
+    private long _completed;
+    private long _aborted;
+    private long _failed;
+    private long _generatedTokens;
+    private long _runnerFailures;
+    private long _sinkFaults;
+
+    /// <summary>Creates an engine; nothing runs until the loop thread calls <see cref="Step"/> or <see cref="RunLoop"/>.</summary>
+    /// <param name="options">Limits; validated here.</param>
+    /// <param name="runner">The model runner, used only from the loop thread.</param>
+    /// <param name="timeProvider">Clock for timings and health; <see cref="TimeProvider.System"/> when null.</param>
+    public GenerationEngine(EngineOptions options, IModelRunner runner, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(runner);
+        options.Validate();
+        _options = options;
+        _runner = runner;
+        _time = timeProvider ?? TimeProvider.System;
+        _scheduler = new Scheduler(options);
+        _lastProgressTimestamp = _time.GetTimestamp();
+    }
+
+    /// <summary>The limits this engine runs with.</summary>
+    public EngineOptions Options => _options;
+
+    /// <summary>
+    /// Queues a request, or refuses it at once with a reason (nothing is generated for a refused request and its
+    /// sink is never called). An accepted request joins the batch at the next step with a free slot, and its sink
+    /// gets its tokens, then exactly one <see cref="IRequestSink.OnFinished"/>. Any thread.
+    /// </summary>
+    public SubmitResult Submit(GenerationRequest request, IRequestSink sink)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(sink);
+        if (Validate(request) is { } invalid)
+        {
+            return Reject(invalid.Reason, invalid.Message);
+        }
+
+        var arrival = _time.GetTimestamp();
+        var refusal = _intake.TryAdd(id => new Sequence(id, request, sink, arrival), _options.MaxWaiting, out var sequence);
+        return refusal switch
+        {
+            null => Accepted(sequence!.Id),
+            RejectionReason.QueueFull => Reject(
+                RejectionReason.QueueFull,
+                $"The decoder's waiting queue is full ({_options.MaxWaiting} requests); retry later or on another worker."),
+            _ => Reject(RejectionReason.ShuttingDown, "The decoder engine is shutting down; retry on another worker."),
+        };
+    }
+
+    /// <summary>
+    /// Asks the loop to end a request (client cancel or deadline): it leaves the batch and frees its slot before
+    /// the next step, and its sink gets one <see cref="FinishReason.Aborted"/> result unless it had already
+    /// finished. Idempotent; unknown ids are ignored. Any thread.
+    /// </summary>
+    public void Abort(long requestId) => _intake.Abort(requestId);
+
+    /// <summary>
+    /// Runs one step: drain submits and aborts, schedule, execute, append sampled tokens, end finished requests
+    /// and publish events. Returns false when there was nothing to run. Loop thread only.
+    /// </summary>
+    public bool Step()
+    {
+        EnsureLoopThread();
+        DrainIntake();
+        var started = _time.GetTimestamp();
+        var plan = _scheduler.Schedule(_stepIndex, started);
+        if (plan is null)
+        {
+            PublishGauges();
+            MarkProgress(started);
+            return false;
+        }
+        _stepIndex++;
+        for (var i = 0; i < plan.Prefills.Count; i++)
+        {
+            if (plan.Prefills[i].Start == 0)
+            {
+                _intake.LeftWaiting();
+            }
+        }
+
+        StepOutput output;
+        try
+        {
+            output = _runner.Execute(plan);
+            CheckOutput(plan, output);
+        }
+        catch (Exception ex)
+        {
+            Interlocked.Increment(ref _runnerFailures);
+            FailPlan($"The model runner failed: {ex.GetType().Name}: {ex.Message}");
+            PublishGauges(); // no progress mark: a runner that always throws must show up in health
+            return true;
+        }
+
+        var finished = _time.GetTimestamp();
+        Update(plan, output, finished);
+        Volatile.Write(ref _lastStepTicks, _time.GetElapsedTime(started, finished).Ticks);
+        Volatile.Write(ref _lastStepTokens, plan.TokenCount);
+        Volatile.Write(ref _lastBatchSize, plan.Prefills.Count + plan.Decodes.Count);
+        Interlocked.Increment(ref _stepsCompleted);
+        PublishGauges();
+        MarkProgress(finished);
+        return true;
+    }
+
+    /// <summary>
+    /// Runs steps on the calling thread until <paramref name="cancellationToken"/> is cancelled, blocking without
+    /// spinning while there is no work and waking on the next submit. On exit it calls <see cref="Shutdown"/>.
+    /// </summary>
+    public void RunLoop(CancellationToken cancellationToken)
+    {
+        EnsureLoopThread();
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                if (!_scheduler.HasWork && _intake.IsEmpty)
+                {
+                    MarkProgress(_time.GetTimestamp());
+                    _intake.WaitForWork(_options.IdleHeartbeat, cancellationToken);
+                    continue;
+                }
+                Step();
+            }
+        }
+        finally
+        {
+            Shutdown();
+        }
+    }
+
+    /// <summary>
+    /// Refuses new submits (<see cref="RejectionReason.ShuttingDown"/>) and ends every accepted request still
+    /// in the engine as <see cref="FinishReason.Aborted"/>, so none is lost. Idempotent. Loop thread only.
+    /// </summary>
+    public void Shutdown()
+    {
+        EnsureLoopThread();
+        if (_shutDown)
+        {
+            return;
+        }
+        _shutDown = true;
+        _intake.Close();
+        DrainIntake();
+        foreach (var sequence in _scheduler.All.ToList())
+        {
+            Finish(sequence, FinishReason.Aborted, _time.GetTimestamp());
+        }
+        PublishGauges();
+    }
+
+    /// <summary>The engine's load and counters now. Any thread.</summary>
+    public EngineStats GetStats()
+    {
+        var now = _time.GetTimestamp();
+        var sinceProgress = _time.GetElapsedTime(Volatile.Read(ref _lastProgressTimestamp), now);
+        return new EngineStats(
+            Running: Volatile.Read(ref _running),
+            Waiting: _intake.WaitingCount,
+            SlotsInUse: Volatile.Read(ref _slotsInUse),
+            SlotsTotal: _options.MaxRunning,
+            StepsCompleted: Interlocked.Read(ref _stepsCompleted),
+            LastStepDuration: TimeSpan.FromTicks(Volatile.Read(ref _lastStepTicks)),
+            LastStepTokens: Volatile.Read(ref _lastStepTokens),
+            LastBatchSize: Volatile.Read(ref _lastBatchSize),
+            LastProgressAt: _time.GetUtcNow() - sinceProgress,
+            SinceLastProgress: sinceProgress,
+            Accepted: Interlocked.Read(ref _accepted),
+            Rejected: Interlocked.Read(ref _rejected),
+            RejectedQueueFull: Interlocked.Read(ref _rejectedQueueFull),
+            Completed: Interlocked.Read(ref _completed),
+            Aborted: Interlocked.Read(ref _aborted),
+            Failed: Interlocked.Read(ref _failed),
+            GeneratedTokens: Interlocked.Read(ref _generatedTokens),
+            RunnerFailures: Interlocked.Read(ref _runnerFailures),
+            SinkFaults: Interlocked.Read(ref _sinkFaults));
+    }
+
+    /// <summary>Releases the wake-up event; call after the loop has ended.</summary>
+    public void Dispose() => _intake.Dispose();
+
+    private (RejectionReason Reason, string Message)? Validate(GenerationRequest request)
+    {
+        var prompt = request.PromptTokenIds.Length;
+        var maxNew = request.Stopping.MaxNewTokens;
+        if (prompt == 0)
+        {
+            return (RejectionReason.Invalid, "The prompt has no tokens.");
+        }
+        if (maxNew < 1)
+        {
+            return (RejectionReason.Invalid, $"max_new_tokens must be at least 1 (got {maxNew}).");
+        }
+        if (request.Stopping.StopSequences?.Any(s => s is null || s.Length == 0) == true)
+        {
+            return (RejectionReason.Invalid, "A stop sequence is empty; every stop sequence needs at least one token.");
+        }
+        if (request.ImageEmbeddings is not null && (request.ImageOffset < 0 || request.ImageOffset >= prompt))
+        {
+            return (RejectionReason.Invalid, $"image_offset {request.ImageOffset} is outside the prompt of {prompt} tokens.");
+        }
+        if ((long)prompt + maxNew > _options.MaxSequenceTokens)
+        {
+            return (RejectionReason.TooLong,
+                $"The prompt ({prompt} tokens) + max_new_tokens ({maxNew}) = {(long)prompt + maxNew} exceeds the " +
+                $"{_options.MaxSequenceTokens}-token context of a KV slot; shorten the prompt or lower max_new_tokens.");
+        }
+        return null;
+    }
+
+    private SubmitResult Accepted(long requestId)
+    {
+        Interlocked.Increment(ref _accepted);
+        return SubmitResult.Accepted(requestId);
+    }
+
+    private SubmitResult Reject(RejectionReason reason, string message)
+    {
+        Interlocked.Increment(ref _rejected);
+        if (reason == RejectionReason.QueueFull)
+        {
+            Interlocked.Increment(ref _rejectedQueueFull);
+        }
+        return SubmitResult.Rejected(reason, message);
+    }
+
+    /// <summary>Applies one batch of submits and aborts, in the order they arrived.</summary>
+    private void DrainIntake()
+    {
+        foreach (var item in _intake.Drain())
+        {
+            if (item.Submitted is { } sequence)
+            {
+                _live.Add(sequence.Id, sequence);
+                _scheduler.Enqueue(sequence);
+            }
+            else if (_live.TryGetValue(item.AbortId, out var aborted))
+            {
+                Finish(aborted, FinishReason.Aborted, _time.GetTimestamp());
+            }
+        }
+    }
+
+    private void Update(StepPlan plan, StepOutput output, long now)
+    {
+        var decodeSequences = _scheduler.DecodeSequences;
+        for (var i = 0; i < plan.Decodes.Count; i++)
+        {
+            AppendToken(decodeSequences[i], output.DecodeTokenIds[i], now);
+        }
+        var prefillSequences = _scheduler.PrefillSequences;
+        for (var i = 0; i < plan.Prefills.Count; i++)
+        {
+            var chunk = plan.Prefills[i];
+            var sequence = prefillSequences[i];
+            sequence.PrefilledTokens = chunk.End;
+            if (chunk.IsLast)
+            {
+                AppendToken(sequence, output.PrefillTokenIds[i], now);
+            }
+        }
+    }
+
+    private void AppendToken(Sequence sequence, int tokenId, long now)
+    {
+        sequence.Append(tokenId, now);
+        Interlocked.Increment(ref _generatedTokens);
+        try
+        {
+            sequence.Sink.OnToken(tokenId);
+        }
+        catch (Exception)
+        {
+            Interlocked.Increment(ref _sinkFaults);
+        }
+        if (StopChecker.Check(sequence.Generated, sequence.Request.Stopping, _options.EosTokenId) is { } reason)
+        {
+            Finish(sequence, reason, now);
+        }
+    }
+
+    /// <summary>Ends every request of the failed plan; their KV state is unknown, so their slots are released.</summary>
+    private void FailPlan(string error)
+    {
+        var now = _time.GetTimestamp();
+        foreach (var sequence in _scheduler.DecodeSequences.Concat(_scheduler.PrefillSequences).ToList())
+        {
+            Finish(sequence, FinishReason.Error, now, error);
+        }
+    }
+
+    /// <summary>Takes a request out at once (its slot is free for the next step) and publishes its one final event.</summary>
+    private void Finish(Sequence sequence, FinishReason reason, long now, string? error = null)
+    {
+        if (sequence.Status == RequestStatus.Finished)
+        {
+            return;
+        }
+        var wasWaiting = sequence.Status == RequestStatus.Waiting;
+        var slot = _scheduler.Remove(sequence);
+        sequence.Status = RequestStatus.Finished;
+        _live.Remove(sequence.Id);
+        if (wasWaiting)
+        {
+            _intake.LeftWaiting();
+        }
+        if (slot >= 0)
+        {
+            ReleaseSlot(slot);
+        }
+
+        switch (reason)
+        {
+            case FinishReason.Aborted:
+                Interlocked.Increment(ref _aborted);
+                break;
+            case FinishReason.Error:
+                Interlocked.Increment(ref _failed);
+                break;
+            default:
+                Interlocked.Increment(ref _completed);
+                break;
+        }
+        var result = new GenerationResult(
+            sequence.Id, reason, sequence.PromptLength, sequence.Generated, sequence.Timings(_time, now), error);
+        try
+        {
+            sequence.Sink.OnFinished(result);
+        }
+        catch (Exception)
+        {
+            Interlocked.Increment(ref _sinkFaults);
+        }
+    }
+
+    private void ReleaseSlot(int slot)
+    {
+        try
+        {
+            _runner.Release(slot);
+        }
+        catch (Exception)
+        {
+            // The slot is logically free either way; the runner resets it at the next chunk with Start = 0.
+            Interlocked.Increment(ref _runnerFailures);
+        }
+    }
+
+    private void PublishGauges()
+    {
+        Volatile.Write(ref _running, _scheduler.RunningCount);
+        Volatile.Write(ref _slotsInUse, _scheduler.SlotsInUse);
+    }
+
+    private void MarkProgress(long now) => Volatile.Write(ref _lastProgressTimestamp, now);
+
+    private static void CheckOutput(StepPlan plan, StepOutput output)
+    {
+        if (output.PrefillTokenIds.Count != plan.Prefills.Count || output.DecodeTokenIds.Count != plan.Decodes.Count)
+        {
+            ThrowBadOutput(
+                $"expected {plan.Prefills.Count} prefill and {plan.Decodes.Count} decode ids, got " +
+                $"{output.PrefillTokenIds.Count} and {output.DecodeTokenIds.Count}");
+        }
+        for (var i = 0; i < plan.Prefills.Count; i++)
+        {
+            if (plan.Prefills[i].IsLast && output.PrefillTokenIds[i] < 0)
+            {
+                ThrowBadOutput($"no token sampled for the last prefill chunk of request {plan.Prefills[i].RequestId}");
+            }
+        }
+        for (var i = 0; i < plan.Decodes.Count; i++)
+        {
+            if (output.DecodeTokenIds[i] < 0)
+            {
+                ThrowBadOutput($"no token sampled for the decode row of request {plan.Decodes[i].RequestId}");
+            }
+        }
+    }
+
+    /// <summary>The runner's tensors are bound to one thread (DESIGN.md), so loop calls from a second thread are a bug.</summary>
+    private void EnsureLoopThread()
+    {
+        var current = Environment.CurrentManagedThreadId;
+        var owner = Interlocked.CompareExchange(ref _loopThreadId, current, 0);
+        if (owner != 0 && owner != current)
+        {
+            ThrowWrongThread(owner, current);
+        }
+    }
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowBadOutput(string what) =>
+        throw new InvalidOperationException($"The model runner's StepOutput does not match its StepPlan: {what}.");
+
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowWrongThread(int owner, int current) =>
+        throw new InvalidOperationException(
+            $"GenerationEngine's loop runs on thread {owner}; Step/RunLoop/Shutdown were called from thread {current}. " +
+            "Submit and Abort are the calls other threads may make.");
+}

@@ -1,0 +1,15 @@
+namespace Kosmos2.Engine;
+
+/// <summary>
+/// Receives one request's events. Called on the engine loop thread, so an implementation must return at once
+/// (e.g. write to an unbounded channel that the gRPC handler drains): a blocking sink stalls every stream.
+/// Exceptions are caught and counted (<see cref="EngineStats.SinkFaults"/>), never allowed to stop the loop.
+/// </summary>
+public interface IRequestSink
+{
+    /// <summary>One generated token, in order; at most one per request per step.</summary>
+    void OnToken(int tokenId);
+
+    /// <summary>The request ended; called exactly once per accepted request, after its last <see cref="OnToken"/>.</summary>
+    void OnFinished(GenerationResult result);
+}
