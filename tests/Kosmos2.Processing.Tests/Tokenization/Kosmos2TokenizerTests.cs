@@ -1,0 +1,181 @@
+using Kosmos2.Processing.Tokenization;
+using Kosmos2.Testing;
+
+namespace Kosmos2.Processing.Tests.Tokenization;
+
+/// <summary>Layout ids and behaviours of SPEC §7 on the two golden tokenizers (the real model is not available here).</summary>
+[Trait("Category", "Golden")]
+public sealed class Kosmos2TokenizerTests
+{
+    private static Kosmos2Tokenizer Bpe => TokenizerGoldenData.Tokenizer(RepoPaths.GoldenModelDir);
+
+    private static Kosmos2Tokenizer Unigram => TokenizerGoldenData.Tokenizer(Path.Combine(RepoPaths.GoldenDir, "tokenizer_unigram"));
+
+    [Fact]
+    public void Bpe_golden_layout()
+    {
+        var t = Bpe;
+        Assert.Equal(SentencePieceModelType.Bpe, t.ModelType);
+        Assert.Equal(1000, t.PieceCount);
+        Assert.Equal(2037, t.VocabSize);
+        Assert.Equal(1001, t.MaskId);
+        Assert.Equal(1001, t.TokenToId("<mask>"));
+        Assert.Equal(1002, t.TokenToId("</doc>"));
+        Assert.Equal(1003, t.TokenToId("<image>"));
+        Assert.Equal(1003, t.ImageTokenId);
+        Assert.Equal(1004, t.ImageEndTokenId);
+        Assert.Equal(1007, t.PhraseStartId);
+        Assert.Equal(1008, t.PhraseEndId);
+        Assert.Equal(1009, t.ObjectStartId);
+        Assert.Equal(1010, t.ObjectEndId);
+        Assert.Equal(1011, t.DelimiterId);
+        Assert.Equal(1011, t.TokenToId("</delimiter_of_multi_objects/>"));
+        Assert.Equal(1012, t.GroundingTokenId);
+        Assert.Equal(1013, t.TokenToId("<patch_index_0000>"));
+        Assert.Equal(1013, t.PatchIndexId(0));
+        Assert.Equal(2036, t.PatchIndexId(1023));
+        Assert.Equal("<patch_index_1023>", t.IdToToken(2036));
+        Assert.True(t.TryGetPatchIndex(1057, out var n));
+        Assert.Equal(44, n);
+        Assert.False(t.TryGetPatchIndex(1012, out _));
+    }
+
+    [Fact]
+    public void Unigram_golden_layout()
+    {
+        var t = Unigram;
+        Assert.Equal(SentencePieceModelType.Unigram, t.ModelType);
+        Assert.Equal(270, t.PieceCount);
+        Assert.Equal(1307, t.VocabSize);
+        Assert.Equal(271, t.TokenToId("<mask>"));
+        Assert.Equal(273, t.TokenToId("<image>"));
+        Assert.Equal(282, t.GroundingTokenId);
+        Assert.Equal(283, t.TokenToId("<patch_index_0000>"));
+        Assert.Equal(1306, t.PatchIndexId(1023));
+    }
+
+    [Fact]
+    public void Fixed_ids_and_specials()
+    {
+        var t = Bpe;
+        Assert.Equal(["<s>", "<pad>", "</s>", "<unk>"], Enumerable.Range(0, 4).Select(t.IdToToken));
+        Assert.All(new[] { 0, 1, 2, 3, t.MaskId }, id => Assert.True(t.IsSpecial(id)));
+        Assert.All(new[] { 4, t.ImageTokenId, t.GroundingTokenId, t.PatchIndexId(5) }, id => Assert.False(t.IsSpecial(id)));
+        Assert.False(t.IsSpecial(-1));
+        Assert.False(t.IsSpecial(t.VocabSize));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.IdToToken(t.VocabSize));
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.PatchIndexId(1024));
+        Assert.Equal(Kosmos2Tokenizer.UnkId, t.TokenToId("no such token"));
+        // Pieces are id = piece id + 1; their strings round-trip.
+        Assert.Equal(4, t.TokenToId(t.IdToToken(4)));
+        Assert.Equal(t.PieceCount, t.TokenToId(t.IdToToken(t.PieceCount)));
+    }
+
+    [Theory]
+    [InlineData("x")]
+    [InlineData("a")]
+    [InlineData("I")]
+    [InlineData(".")]
+    public void One_character_input_is_never_empty(string text)
+    {
+        Assert.NotEmpty(Bpe.Encode(text));
+        Assert.NotEmpty(Unigram.Encode(text));
+    }
+
+    [Fact]
+    public void Special_wrapping_and_empty_text()
+    {
+        Assert.Empty(Bpe.Encode(string.Empty));
+        Assert.Empty(Bpe.Encode("  \t\n"));
+        Assert.Equal([Kosmos2Tokenizer.BosId, Kosmos2Tokenizer.EosId], Bpe.Encode(" ", addSpecialTokens: true));
+        var plain = Bpe.Encode("a dog");
+        Assert.Equal([Kosmos2Tokenizer.BosId, .. plain, Kosmos2Tokenizer.EosId], Bpe.Encode("a dog", addSpecialTokens: true));
+    }
+
+    [Fact]
+    public void Lstrip_tags_swallow_spaces_tabs_and_newlines_before_them()
+    {
+        var t = Bpe;
+        var glued = t.Encode("dog<phrase>cat</phrase><object>");
+        Assert.Equal(glued, t.Encode("dog \t\n <phrase>cat</phrase>\n<object>"));
+        Assert.Equal([t.GroundingTokenId, .. t.Encode("An")], t.Encode("<grounding> An"));
+        // Whitespace after a tag is not swallowed, but each segment gets its own ▁ prefix anyway.
+        Assert.Equal(t.Encode("<grounding>An"), t.Encode("<grounding> An"));
+    }
+
+    [Fact]
+    public void Look_alike_patch_tokens_are_plain_text()
+    {
+        var t = Bpe;
+        var ids = t.Encode("<patch_index_1024>");
+        Assert.True(ids.Length > 1);
+        Assert.DoesNotContain(ids, id => id >= t.MaskId);
+        Assert.Equal([t.PatchIndexId(512)], t.Encode("<patch_index_0512>"));
+    }
+
+    [Fact]
+    public void A_run_of_unknown_characters_is_one_unk()
+    {
+        foreach (var t in new[] { Bpe, Unigram })
+        {
+            var ids = t.Encode("猫犬🐕");
+            Assert.Single(ids, id => id == Kosmos2Tokenizer.UnkId);
+            Assert.Equal(Kosmos2Tokenizer.UnkId, ids[^1]);
+        }
+    }
+
+    [Fact]
+    public void Decode_joins_added_tokens_without_spaces_and_is_not_the_inverse_of_encode()
+    {
+        var t = Bpe;
+        var ids = t.Encode("x<patch_index_0000>y");
+        Assert.Equal("x<patch_index_0000> y", t.Decode(ids));
+        Assert.Equal("<grounding> An image of", t.Decode(t.Encode("<s><grounding>An image of</s>")));
+        Assert.Equal("<s><grounding> An image of</s>", t.Decode(t.Encode("<s><grounding>An image of</s>"), skipSpecialTokens: false));
+    }
+
+    [Fact]
+    public void Clean_up_applies_the_replacements_in_order()
+    {
+        var t = Bpe;
+        // ("!" is not in the golden corpus, so it would come back as <unk> and be skipped.)
+        var ids = t.Encode("a , b . c ? d");
+        Assert.Equal("a, b. c? d", t.Decode(ids));
+        Assert.Equal("a , b . c ? d", t.Decode(ids, cleanUpTokenizationSpaces: false));
+    }
+
+    [Fact]
+    public void Load_without_json_files_uses_the_computed_layout()
+    {
+        using var dir = new TempDir();
+        File.Copy(Path.Combine(RepoPaths.GoldenModelDir, Kosmos2Tokenizer.ModelFileName), Path.Combine(dir.Path, Kosmos2Tokenizer.ModelFileName));
+        var bare = Kosmos2Tokenizer.Load(dir.Path);
+        const string Text = "<grounding> An image of<phrase> a snowman</phrase><object><patch_index_0044><patch_index_0863></object> <mask> x";
+        Assert.Equal(Bpe.Encode(Text, addSpecialTokens: true), bare.Encode(Text, addSpecialTokens: true));
+        Assert.Equal(Bpe.VocabSize, bare.VocabSize);
+    }
+
+    [Fact]
+    public void Load_rejects_added_tokens_that_disagree_with_the_layout()
+    {
+        using var dir = new TempDir();
+        File.Copy(Path.Combine(RepoPaths.GoldenModelDir, Kosmos2Tokenizer.ModelFileName), Path.Combine(dir.Path, Kosmos2Tokenizer.ModelFileName));
+        File.WriteAllText(Path.Combine(dir.Path, "added_tokens.json"), """{ "<image>": 1004 }""");
+        Assert.Throws<InvalidDataException>(() => Kosmos2Tokenizer.Load(dir.Path));
+    }
+
+    [Fact]
+    public void Load_fails_clearly_without_a_model()
+    {
+        using var dir = new TempDir();
+        Assert.Throws<FileNotFoundException>(() => Kosmos2Tokenizer.Load(dir.Path));
+    }
+
+    /// <summary>A temporary folder removed on dispose.</summary>
+    private sealed class TempDir : IDisposable
+    {
+        public string Path { get; } = Directory.CreateTempSubdirectory("kosmos2-tok-").FullName;
+
+        public void Dispose() => Directory.Delete(Path, recursive: true);
+    }
+}
