@@ -31,12 +31,14 @@ public sealed partial class ApiKeyStore : IDisposable
         _logger = logger;
         _time = time;
         _configKeys = Build(options.CurrentValue.ApiKeys, "configuration");
+        // Decided once: a configuration reload that drops every key must lock the gateway, not open it.
+        IsOpen = _configKeys.Entries.Length == 0 && string.IsNullOrWhiteSpace(options.CurrentValue.ApiKeysFile);
         _optionsSubscription = options.OnChange(o => _configKeys = Build(o.ApiKeys, "configuration"));
         ReloadFileIfChanged(force: true);
     }
 
-    /// <summary>True when no key and no key file is configured: every call is let in as tenant <c>local</c>.</summary>
-    public bool IsOpen => _configKeys.Entries.Length == 0 && string.IsNullOrWhiteSpace(_options.CurrentValue.ApiKeysFile);
+    /// <summary>True when, at startup, no key and no key file was configured: every call is let in as tenant <c>local</c>.</summary>
+    public bool IsOpen { get; }
 
     /// <summary>Number of keys accepted now (configuration + key file).</summary>
     public int KeyCount
