@@ -1,3 +1,7 @@
+using Kosmos2.Gateway.Auth;
+using Kosmos2.Gateway.Routing;
+using Kosmos2.Gateway.Sessions;
+
 namespace Kosmos2.Gateway;
 
 /// <summary>Registers the gateway's services.</summary>
@@ -7,6 +11,23 @@ public static class GatewayExtensions
     {
         builder.Services.Configure<GatewayOptions>(builder.Configuration.GetSection(GatewayOptions.SectionName));
         builder.Services.AddHostedService<GatewayStartup>();
+
+        // A request may carry a whole image: let it through to validation, which names the limit, instead of
+        // gRPC's 4 MB default rejecting it with a generic RESOURCE_EXHAUSTED.
+        var options = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        builder.Services.AddGrpc().AddServiceOptions<Kosmos2ApiService>(o =>
+            o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes * 2 + (1 << 20)));
+
+        builder.AddGatewayAuth<Kosmos2ApiService>();
+        builder.AddGatewayRouting();
+        builder.AddGatewaySessions();
         return builder;
+    }
+
+    /// <summary>Maps the public service.</summary>
+    public static WebApplication MapGateway(this WebApplication app)
+    {
+        app.MapGrpcService<Kosmos2ApiService>();
+        return app;
     }
 }

@@ -31,4 +31,43 @@ public sealed class GatewayOptions
 
     /// <summary>Most tokens in one chat session's context.</summary>
     public int MaxSessionTokens { get; set; } = 1536;
+
+    /// <summary>Most sampling temperature a request may ask for (higher is noise, not creativity).</summary>
+    public float MaxTemperature { get; set; } = 2.0f;
+
+    /// <summary>Most stop sequences in one request.</summary>
+    public int MaxStopSequences { get; set; } = 8;
+
+    /// <summary>Longest stop sequence, in characters.</summary>
+    public int MaxStopSequenceChars { get; set; } = 64;
+
+    /// <summary>Seconds a chat session lives after its last turn (refreshed on every turn).</summary>
+    public int SessionTtlSeconds { get; set; } = 3600;
+
+    /// <summary>
+    /// Vision workers: <c>dns:///host:port</c> (a Kubernetes headless Service, re-resolved every
+    /// <see cref="DnsRefreshSeconds"/>) or a comma-separated list of <c>http://host:port</c>. Empty: none.
+    /// </summary>
+    public string VisionWorkers { get; set; } = "";
+
+    /// <summary>Decoder workers, in the same forms as <see cref="VisionWorkers"/>.</summary>
+    public string DecoderWorkers { get; set; } = "";
+
+    /// <summary>How often a <c>dns:///</c> worker address is re-resolved, in seconds.</summary>
+    public int DnsRefreshSeconds { get; set; } = 15;
+
+    /// <summary>Most attempts of one vision Encode call (retried only on UNAVAILABLE, by the channel).</summary>
+    public int VisionMaxAttempts { get; set; } = 3;
+
+    /// <summary>Most decoders one generation is offered to when they refuse it before the first token.</summary>
+    public int DecoderMaxAttempts { get; set; } = 3;
+
+    /// <summary>Backoff before the second decoder attempt, in milliseconds; doubled per attempt, with jitter.</summary>
+    public int DecoderRetryBackoffMs { get; set; } = 50;
+
+    /// <summary>
+    /// How many more in-flight streams than the least busy decoder a session's previous decoder may have
+    /// and still be preferred (see <see cref="Routing.DecoderPicker"/>).
+    /// </summary>
+    public int DecoderAffinitySlack { get; set; } = 2;
 }

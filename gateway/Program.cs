@@ -7,5 +7,5 @@ builder.AddGateway();
 
 var app = builder.Build();
 app.MapServiceDefaults();
-app.MapGrpcService<Kosmos2ApiService>();
+app.MapGateway();
 app.Run();

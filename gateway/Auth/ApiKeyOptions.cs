@@ -1,0 +1,11 @@
+namespace Kosmos2.Gateway.Auth;
+
+/// <summary>One API key and the tenant it authenticates (configuration or key-file entry).</summary>
+public sealed class ApiKeyOptions
+{
+    /// <summary>The secret the client sends.</summary>
+    public string Key { get; set; } = "";
+
+    /// <summary>The tenant the key belongs to: sessions and (optionally) the embedding cache are scoped by it.</summary>
+    public string Tenant { get; set; } = "";
+}

@@ -1,0 +1,174 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+
+namespace Kosmos2.Gateway.Auth;
+
+/// <summary>
+/// The accepted API keys, from configuration and the optional key file, held only as SHA-256 hashes.
+/// A presented key is hashed and compared with every stored hash by
+/// <see cref="CryptographicOperations.FixedTimeEquals"/>, without stopping at the first match: the time taken says
+/// nothing about how much of a key was right (a dictionary lookup on the raw key would compare it char by char).
+/// Hashing first also makes every comparison the same length.
+/// </summary>
+public sealed partial class ApiKeyStore : IDisposable
+{
+    private readonly IOptionsMonitor<AuthOptions> _options;
+    private readonly ILogger<ApiKeyStore> _logger;
+    private readonly TimeProvider _time;
+    private readonly IDisposable? _optionsSubscription;
+    private readonly Lock _reloadLock = new();
+
+    private volatile KeySet _configKeys;
+    private volatile KeySet _fileKeys = KeySet.Empty;
+    private FileStamp? _fileStamp;
+    private long _nextFileCheck;
+
+    public ApiKeyStore(IOptionsMonitor<AuthOptions> options, ILogger<ApiKeyStore> logger, TimeProvider time)
+    {
+        _options = options;
+        _logger = logger;
+        _time = time;
+        _configKeys = Build(options.CurrentValue.ApiKeys, "configuration");
+        // Decided once: a configuration reload that drops every key must lock the gateway, not open it.
+        IsOpen = _configKeys.Entries.Length == 0 && string.IsNullOrWhiteSpace(options.CurrentValue.ApiKeysFile);
+        _optionsSubscription = options.OnChange(o => _configKeys = Build(o.ApiKeys, "configuration"));
+        ReloadFileIfChanged(force: true);
+    }
+
+    /// <summary>True when, at startup, no key and no key file was configured: every call is let in as tenant <c>local</c>.</summary>
+    public bool IsOpen { get; }
+
+    /// <summary>Number of keys accepted now (configuration + key file).</summary>
+    public int KeyCount
+    {
+        get
+        {
+            ReloadFileIfChanged(force: false);
+            return _configKeys.Entries.Length + _fileKeys.Entries.Length;
+        }
+    }
+
+    /// <summary>The tenant of <paramref name="presentedKey"/>, or null when no configured key matches.</summary>
+    public Tenant? Authenticate(string presentedKey)
+    {
+        ReloadFileIfChanged(force: false);
+        Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(Encoding.UTF8.GetBytes(presentedKey), hash);
+        var match = Find(_configKeys, hash, null);
+        match = Find(_fileKeys, hash, match);
+        return match is null ? null : Tenant.Create(match.Tenant, _options.CurrentValue.SaltEmbeddingCacheByTenant);
+    }
+
+    /// <summary>The tenant of every call while <see cref="IsOpen"/>.</summary>
+    public Tenant OpenTenant => Tenant.Create(Tenant.LocalId, _options.CurrentValue.SaltEmbeddingCacheByTenant);
+
+    public void Dispose() => _optionsSubscription?.Dispose();
+
+    private static KeyEntry? Find(KeySet set, ReadOnlySpan<byte> hash, KeyEntry? found)
+    {
+        // Every entry is compared, match or not, so the time depends only on the number of keys.
+        foreach (var entry in set.Entries)
+        {
+            if (CryptographicOperations.FixedTimeEquals(entry.Hash, hash) && found is null)
+            {
+                found = entry;
+            }
+        }
+        return found;
+    }
+
+    /// <summary>Re-reads the key file when its size or modification time changed, at most every few seconds.</summary>
+    private void ReloadFileIfChanged(bool force)
+    {
+        var options = _options.CurrentValue;
+        var path = options.ApiKeysFile;
+        if (string.IsNullOrWhiteSpace(path))
+        {
+            _fileKeys = KeySet.Empty;
+            return;
+        }
+        var now = _time.GetTimestamp();
+        if (!force && now < Interlocked.Read(ref _nextFileCheck))
+        {
+            return;
+        }
+        if (!_reloadLock.TryEnter())
+        {
+            return; // another call is reloading; this one uses the current keys
+        }
+        try
+        {
+            Interlocked.Exchange(ref _nextFileCheck, now + (long)(options.ApiKeysFileCheckSeconds * _time.TimestampFrequency));
+            var info = new FileInfo(path);
+            var stamp = info.Exists ? new FileStamp(path, info.LastWriteTimeUtc, info.Length) : null;
+            if (!force && stamp == _fileStamp)
+            {
+                return;
+            }
+            _fileStamp = stamp;
+            if (stamp is null)
+            {
+                // Fail closed: a configured but missing key file must not open the gateway.
+                _fileKeys = KeySet.Empty;
+                LogKeyFileMissing(_logger, path);
+                return;
+            }
+            try
+            {
+                var entries = JsonSerializer.Deserialize<List<ApiKeyOptions>>(File.ReadAllBytes(path), JsonOptions) ?? [];
+                _fileKeys = Build(entries, path);
+                LogKeyFileLoaded(_logger, path, _fileKeys.Entries.Length);
+            }
+            catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+            {
+                // Keep the last good keys: a half-written file during a Secret update must not lock everyone out.
+                _fileStamp = null; // try again at the next check
+                LogKeyFileUnreadable(_logger, ex, path);
+            }
+        }
+        finally
+        {
+            _reloadLock.Exit();
+        }
+    }
+
+    private KeySet Build(IEnumerable<ApiKeyOptions> keys, string source)
+    {
+        var entries = new List<KeyEntry>();
+        foreach (var key in keys)
+        {
+            if (string.IsNullOrEmpty(key.Key) || string.IsNullOrWhiteSpace(key.Tenant))
+            {
+                LogIncompleteKey(_logger, source);
+                continue;
+            }
+            entries.Add(new KeyEntry(SHA256.HashData(Encoding.UTF8.GetBytes(key.Key)), key.Tenant.Trim()));
+        }
+        return new KeySet([.. entries]);
+    }
+
+    private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
+
+    private sealed record KeyEntry(byte[] Hash, string Tenant);
+
+    private sealed record KeySet(KeyEntry[] Entries)
+    {
+        public static readonly KeySet Empty = new([]);
+    }
+
+    private sealed record FileStamp(string Path, DateTime LastWriteUtc, long Length);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An API key entry in {Source} has no key or no tenant and is ignored.")]
+    private static partial void LogIncompleteKey(ILogger logger, string source);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {Count} API keys from {Path}.")]
+    private static partial void LogKeyFileLoaded(ILogger logger, string path, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The API key file {Path} does not exist: no key from it is accepted until it appears.")]
+    private static partial void LogKeyFileMissing(ILogger logger, string path);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The API key file {Path} could not be read; the keys loaded before stay in use.")]
+    private static partial void LogKeyFileUnreadable(ILogger logger, Exception exception, string path);
+}

@@ -1,0 +1,47 @@
+using System.Net;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Grpc.Net.Client.Balancer;
+using Grpc.Net.Client.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Kosmos2.Gateway.Routing;
+
+/// <summary>Builds the one channel per worker pool, with client-side balancing and no HTTP timeouts.</summary>
+internal static class WorkerChannelFactory
+{
+    public static GrpcChannel Create(
+        WorkerTarget target, LoadBalancerFactory balancer, ServiceConfig serviceConfig, GatewayOptions options, ILoggerFactory loggerFactory)
+    {
+        var services = new ServiceCollection();
+        target.AddResolver(services, TimeSpan.FromSeconds(Math.Max(1, options.DnsRefreshSeconds)));
+        services.AddSingleton(balancer);
+
+        // Requests carry whole images (up to Gateway:MaxImageBytes); retries buffer them, so the buffer must hold one.
+        var maxMessage = (int)Math.Min(int.MaxValue, options.MaxImageBytes + (1 << 20));
+        return GrpcChannel.ForAddress(target.ChannelAddress, new GrpcChannelOptions
+        {
+            Credentials = target.Secure ? ChannelCredentials.SecureSsl : ChannelCredentials.Insecure,
+            ServiceConfig = serviceConfig,
+            ServiceProvider = services.BuildServiceProvider(),
+            LoggerFactory = loggerFactory,
+            HttpHandler = new SocketsHttpHandler
+            {
+                // No request/response timeout here on purpose: a generation stream may run for minutes, and a
+                // deadline is the caller's to set (propagated from the client's call).
+                EnableMultipleHttp2Connections = true,
+                PooledConnectionIdleTimeout = Timeout.InfiniteTimeSpan,
+                KeepAlivePingDelay = TimeSpan.FromSeconds(30),
+                KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
+                KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
+                ConnectTimeout = TimeSpan.FromSeconds(5),
+                AutomaticDecompression = DecompressionMethods.None,
+            },
+            MaxReceiveMessageSize = maxMessage,
+            MaxSendMessageSize = maxMessage,
+            MaxRetryBufferPerCallSize = maxMessage,
+            MaxRetryBufferSize = 8L * maxMessage,
+            DisposeHttpClient = true,
+        });
+    }
+}

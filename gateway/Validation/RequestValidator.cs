@@ -1,0 +1,201 @@
+using System.Globalization;
+using Kosmos2.Contracts.V1;
+
+namespace Kosmos2.Gateway.Validation;
+
+/// <summary>
+/// Checks of the public request fields against <see cref="GatewayOptions"/>. Each check throws INVALID_ARGUMENT
+/// through <see cref="RpcErrors"/> naming the field (as the client spells it) and the limit, or returns.
+/// </summary>
+public static class RequestValidator
+{
+    private const int Sha256HexLength = 64;
+
+    /// <summary>
+    /// The image is given by content (at most <see cref="GatewayOptions.MaxImageBytes"/>) or by the lower-case hex
+    /// SHA-256 of content sent before. Both may be given; then the hash must be well-formed.
+    /// </summary>
+    public static void ValidateImage(Image? image, GatewayOptions options, string field = "image")
+    {
+        if (image is null || (image.Data.IsEmpty && image.Sha256.Length == 0))
+        {
+            RpcErrors.InvalidArgument($"{field} is missing: send the image file in {field}.data, or {field}.sha256 of an image sent before.");
+        }
+        if (image.Data.Length > options.MaxImageBytes)
+        {
+            RpcErrors.OverLimit($"{field}.data", FormatBytes(image.Data.Length), FormatBytes(options.MaxImageBytes), nameof(GatewayOptions.MaxImageBytes));
+        }
+        if (image.Sha256.Length > 0 && !IsLowerHexSha256(image.Sha256))
+        {
+            RpcErrors.InvalidArgument($"{field}.sha256 must be 64 lower-case hex characters (the SHA-256 of the image file).");
+        }
+    }
+
+    /// <summary>The decoded image's size, once known (the vision worker reports it).</summary>
+    public static void ValidateImagePixels(long width, long height, GatewayOptions options, string field = "image")
+    {
+        if (width <= 0 || height <= 0)
+        {
+            RpcErrors.InvalidArgument($"{field} has no pixels ({width}×{height}).");
+        }
+        if (width * height > options.MaxImagePixels)
+        {
+            RpcErrors.OverLimit($"{field} ({width}×{height})", $"{width * height:N0} pixels", $"{options.MaxImagePixels:N0} pixels", nameof(GatewayOptions.MaxImagePixels));
+        }
+    }
+
+    /// <summary>A prompt, question or expression: at most <see cref="GatewayOptions.MaxPromptChars"/> characters.</summary>
+    public static void ValidateText(string? text, string field, GatewayOptions options, bool required = false)
+    {
+        if (required && string.IsNullOrWhiteSpace(text))
+        {
+            RpcErrors.InvalidArgument($"{field} is empty.");
+        }
+        if (text is not null && text.Length > options.MaxPromptChars)
+        {
+            RpcErrors.OverLimit(field, $"{text.Length} characters", $"{options.MaxPromptChars} characters", nameof(GatewayOptions.MaxPromptChars));
+        }
+    }
+
+    /// <summary>
+    /// Regions: at most <see cref="GatewayOptions.MaxRegions"/>, each with at least one box whose corners are ordered
+    /// (x2 &gt; x1, y2 &gt; y1) and inside the image: [0, 1] for normalised boxes, [0, width] × [0, height] for pixel
+    /// boxes. Pixel boxes need the image size; pass null while it is unknown and call again once it is.
+    /// </summary>
+    public static void ValidateRegions(IReadOnlyList<Region> regions, GatewayOptions options, int? imageWidth = null, int? imageHeight = null, string field = "regions")
+    {
+        if (regions.Count > options.MaxRegions)
+        {
+            RpcErrors.OverLimit(field, $"{regions.Count} regions", $"{options.MaxRegions}", nameof(GatewayOptions.MaxRegions));
+        }
+        for (var r = 0; r < regions.Count; r++)
+        {
+            var region = regions[r];
+            if (region.Boxes.Count == 0)
+            {
+                RpcErrors.InvalidArgument($"{field}[{r}].boxes is empty: a region needs at least one box.");
+            }
+            if (region.Phrase.Length > options.MaxPromptChars)
+            {
+                RpcErrors.OverLimit($"{field}[{r}].phrase", $"{region.Phrase.Length} characters", $"{options.MaxPromptChars} characters", nameof(GatewayOptions.MaxPromptChars));
+            }
+            for (var b = 0; b < region.Boxes.Count; b++)
+            {
+                ValidateBox(region.Boxes[b], region.Frame, $"{field}[{r}].boxes[{b}]", imageWidth, imageHeight);
+            }
+        }
+    }
+
+    /// <summary>One box in its frame; see <see cref="ValidateRegions"/>.</summary>
+    public static void ValidateBox(Box box, BoxFrame frame, string field, int? imageWidth = null, int? imageHeight = null)
+    {
+        if (!(double.IsFinite(box.X1) && double.IsFinite(box.Y1) && double.IsFinite(box.X2) && double.IsFinite(box.Y2)))
+        {
+            RpcErrors.InvalidArgument($"{field} has a coordinate that is not a finite number.");
+        }
+        if (!(box.X2 > box.X1) || !(box.Y2 > box.Y1))
+        {
+            RpcErrors.InvalidArgument($"{field} ({Format(box)}) is empty or inverted: x2 must be > x1 and y2 must be > y1.");
+        }
+        if (frame == BoxFrame.Pixels)
+        {
+            if (box.X1 < 0 || box.Y1 < 0)
+            {
+                RpcErrors.InvalidArgument($"{field} ({Format(box)}) starts outside the image: pixel coordinates are ≥ 0.");
+            }
+            if (imageWidth is { } w && imageHeight is { } h && (box.X2 > w || box.Y2 > h))
+            {
+                RpcErrors.InvalidArgument($"{field} ({Format(box)}) ends outside the {w}×{h} image.");
+            }
+        }
+        else if (box.X1 < 0 || box.Y1 < 0 || box.X2 > 1 || box.Y2 > 1)
+        {
+            RpcErrors.InvalidArgument($"{field} ({Format(box)}) is outside [0, 1]: normalised coordinates are fractions of the image; use frame BOX_FRAME_PIXELS for pixels.");
+        }
+    }
+
+    /// <summary>
+    /// Sampling: temperature in [0, <see cref="GatewayOptions.MaxTemperature"/>], top_p in [0, 1],
+    /// top_k ≤ <paramref name="vocabSize"/> (when known), repetition_penalty ≥ 0 (and finite).
+    /// </summary>
+    public static void ValidateSampling(SamplingParameters? sampling, GatewayOptions options, int? vocabSize = null, string field = "sampling")
+    {
+        if (sampling is null)
+        {
+            return;
+        }
+        if (!float.IsFinite(sampling.Temperature) || sampling.Temperature < 0 || sampling.Temperature > options.MaxTemperature)
+        {
+            RpcErrors.InvalidArgument($"{field}.temperature is {sampling.Temperature.ToString(CultureInfo.InvariantCulture)}; it must be in [0, {options.MaxTemperature.ToString(CultureInfo.InvariantCulture)}] (Gateway:{nameof(GatewayOptions.MaxTemperature)}); 0 means greedy.");
+        }
+        if (!float.IsFinite(sampling.TopP) || sampling.TopP < 0 || sampling.TopP > 1)
+        {
+            RpcErrors.InvalidArgument($"{field}.top_p is {sampling.TopP.ToString(CultureInfo.InvariantCulture)}; it must be in [0, 1] (0 or 1 disables it).");
+        }
+        if (vocabSize is { } vocab && sampling.TopK > vocab)
+        {
+            RpcErrors.InvalidArgument($"{field}.top_k is {sampling.TopK}; the limit is the vocabulary size, {vocab} (0 disables it).");
+        }
+        if (!float.IsFinite(sampling.RepetitionPenalty) || sampling.RepetitionPenalty < 0)
+        {
+            RpcErrors.InvalidArgument($"{field}.repetition_penalty is {sampling.RepetitionPenalty.ToString(CultureInfo.InvariantCulture)}; it must be ≥ 0 (0 or 1 disables it).");
+        }
+    }
+
+    /// <summary>
+    /// Stopping: max_new_tokens ≤ <see cref="GatewayOptions.MaxNewTokens"/>, stop sequences within their limits.
+    /// Returns the effective max_new_tokens (the default when the request gives 0).
+    /// </summary>
+    public static int ValidateStopping(StoppingParameters? stopping, GatewayOptions options, string field = "stopping")
+    {
+        if (stopping is null || stopping.MaxNewTokens == 0)
+        {
+            ValidateStopSequences(stopping, options, field);
+            return options.DefaultMaxNewTokens;
+        }
+        if (stopping.MaxNewTokens > options.MaxNewTokens)
+        {
+            RpcErrors.OverLimit($"{field}.max_new_tokens", $"{stopping.MaxNewTokens}", $"{options.MaxNewTokens}", nameof(GatewayOptions.MaxNewTokens));
+        }
+        ValidateStopSequences(stopping, options, field);
+        return (int)stopping.MaxNewTokens;
+    }
+
+    private static void ValidateStopSequences(StoppingParameters? stopping, GatewayOptions options, string field)
+    {
+        if (stopping is null)
+        {
+            return;
+        }
+        if (stopping.StopSequences.Count > options.MaxStopSequences)
+        {
+            RpcErrors.OverLimit($"{field}.stop_sequences", $"{stopping.StopSequences.Count} sequences", $"{options.MaxStopSequences}", nameof(GatewayOptions.MaxStopSequences));
+        }
+        for (var i = 0; i < stopping.StopSequences.Count; i++)
+        {
+            var stop = stopping.StopSequences[i];
+            if (stop.Length == 0)
+            {
+                RpcErrors.InvalidArgument($"{field}.stop_sequences[{i}] is empty.");
+            }
+            if (stop.Length > options.MaxStopSequenceChars)
+            {
+                RpcErrors.OverLimit($"{field}.stop_sequences[{i}]", $"{stop.Length} characters", $"{options.MaxStopSequenceChars} characters", nameof(GatewayOptions.MaxStopSequenceChars));
+            }
+        }
+    }
+
+    /// <summary>Lower-case hex, 64 characters.</summary>
+    public static bool IsLowerHexSha256(string value) =>
+        value.Length == Sha256HexLength && value.All(c => c is (>= '0' and <= '9') or (>= 'a' and <= 'f'));
+
+    /// <summary>Bytes as the largest unit that keeps one decimal readable: "25 MB", "512 KB", "300 B".</summary>
+    public static string FormatBytes(long bytes) => bytes switch
+    {
+        >= 1024 * 1024 => (bytes / (1024.0 * 1024)).ToString("0.#", CultureInfo.InvariantCulture) + " MB",
+        >= 1024 => (bytes / 1024.0).ToString("0.#", CultureInfo.InvariantCulture) + " KB",
+        _ => bytes.ToString(CultureInfo.InvariantCulture) + " B",
+    };
+
+    private static string Format(Box box) => string.Create(CultureInfo.InvariantCulture, $"{box.X1}, {box.Y1}, {box.X2}, {box.Y2}");
+}

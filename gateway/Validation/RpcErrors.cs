@@ -1,0 +1,54 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using Grpc.Core;
+
+namespace Kosmos2.Gateway.Validation;
+
+/// <summary>
+/// Throw helpers for the statuses the gateway returns. Each message says what to fix; the helpers are
+/// kept out of line so the checks that call them stay small.
+/// </summary>
+public static class RpcErrors
+{
+    /// <summary>INVALID_ARGUMENT: the request itself is wrong (a field out of range, a missing field).</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void InvalidArgument(string message) =>
+        throw new RpcException(new Status(StatusCode.InvalidArgument, message));
+
+    /// <summary>FAILED_PRECONDITION: the request is fine but the state it acts on does not allow it (a full session).</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void FailedPrecondition(string message) =>
+        throw new RpcException(new Status(StatusCode.FailedPrecondition, message));
+
+    /// <summary>NOT_FOUND.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void NotFound(string message) =>
+        throw new RpcException(new Status(StatusCode.NotFound, message));
+
+    /// <summary>ABORTED: a concurrent change won; the client may retry.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void Aborted(string message) =>
+        throw new RpcException(new Status(StatusCode.Aborted, message));
+
+    /// <summary>UNAUTHENTICATED.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void Unauthenticated(string message) =>
+        throw new RpcException(new Status(StatusCode.Unauthenticated, message));
+
+    /// <summary>UNAVAILABLE: nothing can serve the call right now; retrying later may work.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void Unavailable(string message) =>
+        throw new RpcException(new Status(StatusCode.Unavailable, message));
+
+    /// <summary>INVALID_ARGUMENT for a value over its limit: "image.data is 25 MB; the limit is 20 MB (Gateway:MaxImageBytes)".</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void OverLimit(string field, string actual, string limit, string setting) =>
+        InvalidArgument($"{field} is {actual}; the limit is {limit} (Gateway:{setting}).");
+}
