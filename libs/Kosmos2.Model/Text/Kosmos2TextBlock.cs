@@ -1,0 +1,44 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace Kosmos2.Model.Text;
+
+/// <summary>
+/// Mirrors transformers Kosmos2TextBlock: pre-LN self-attention and FFN with residuals. Note the block's
+/// <c>final_layer_norm</c> is the pre-FFN norm (HF's naming).
+/// </summary>
+public sealed class Kosmos2TextBlock : nn.Module
+{
+    [ComponentName(Name = "self_attn")]
+    private readonly KosmosTextAttention _selfAttn;
+
+    [ComponentName(Name = "self_attn_layer_norm")]
+    private readonly LayerNorm _selfAttnLayerNorm; // [D]
+
+    [ComponentName(Name = "ffn")]
+    private readonly Kosmos2TextFFN _ffn;
+
+    [ComponentName(Name = "final_layer_norm")]
+    private readonly LayerNorm _finalLayerNorm; // [D]
+
+    public Kosmos2TextBlock(Kosmos2TextConfig config, Device? device, ScalarType? dtype)
+        : base(nameof(Kosmos2TextBlock))
+    {
+        _selfAttn = new KosmosTextAttention(config.EmbedDim, config.AttentionHeads, config.LayerNormEps, addInnerAttnLayerNorm: true, device, dtype);
+        _selfAttnLayerNorm = nn.LayerNorm(config.EmbedDim, config.LayerNormEps, device: device, dtype: dtype);
+        _ffn = new Kosmos2TextFFN(config, device, dtype);
+        _finalLayerNorm = nn.LayerNorm(config.EmbedDim, config.LayerNormEps, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>[B, T, D] → [B, T, D], reading and writing layer <paramref name="layer"/> of the cache.</summary>
+    internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, DecoderBatch batch, Tensor? mask)
+    {
+        using var scope = NewDisposeScope();
+        var h = hidden + _selfAttn.ForwardCached(Kosmos2Ops.LayerNorm(hidden, _selfAttnLayerNorm), cache, layer, batch, mask);
+        h = h + _ffn.forward(Kosmos2Ops.LayerNorm(h, _finalLayerNorm));
+        return h.MoveToOuterDisposeScope();
+    }
+}

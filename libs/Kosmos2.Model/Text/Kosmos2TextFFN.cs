@@ -1,0 +1,36 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace Kosmos2.Model.Text;
+
+/// <summary>Mirrors transformers Kosmos2TextFFN: fc2(ffn_layernorm(gelu_erf(fc1(x)))) — sub-LN at width ffn_dim.</summary>
+public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "fc1")]
+    private readonly Linear _fc1; // [ffn, D]
+
+    [ComponentName(Name = "fc2")]
+    private readonly Linear _fc2; // [D, ffn]
+
+    [ComponentName(Name = "ffn_layernorm")]
+    private readonly LayerNorm _ffnLayernorm; // [ffn]
+
+    public Kosmos2TextFFN(Kosmos2TextConfig config, Device? device, ScalarType? dtype)
+        : base(nameof(Kosmos2TextFFN))
+    {
+        _fc1 = nn.Linear(config.EmbedDim, config.FfnDim, hasBias: true, device: device, dtype: dtype);
+        _fc2 = nn.Linear(config.FfnDim, config.EmbedDim, hasBias: true, device: device, dtype: dtype);
+        _ffnLayernorm = nn.LayerNorm(config.FfnDim, config.LayerNormEps, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden)
+    {
+        using var scope = NewDisposeScope();
+        var h = nn.functional.gelu(_fc1.forward(hidden)); // exact erf GELU
+        h = Kosmos2Ops.LayerNorm(h, _ffnLayernorm);
+        return _fc2.forward(h).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,127 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace Kosmos2.Model.Text;
+
+/// <summary>
+/// Mirrors transformers Kosmos2TextTransformer (<c>text_model.model</c>): token embedding with image insertion,
+/// ×sqrt(D), sinusoidal positions, 24 sub-LN blocks reading/writing the KV cache, final <c>layer_norm</c>.
+/// </summary>
+public sealed class Kosmos2TextTransformer : nn.Module
+{
+    [ComponentName(Name = "embed_tokens")]
+    private readonly Embedding _embedTokens; // weight [V, D]
+
+    [ComponentName(Name = "layers")]
+    private readonly ModuleList<Kosmos2TextBlock> _layers;
+
+    [ComponentName(Name = "layer_norm")]
+    private readonly LayerNorm _layerNorm; // [D]
+
+    private readonly Kosmos2TextSinusoidalPositionalEmbedding _embedPositions;
+    private readonly Kosmos2TextConfig _config;
+    private readonly double _embedScale;
+
+    public Kosmos2TextTransformer(Kosmos2TextConfig config, Device? device, ScalarType? dtype)
+        : base(nameof(Kosmos2TextTransformer))
+    {
+        _config = config;
+        _embedScale = config.ScaleEmbedding ? Math.Sqrt(config.EmbedDim) : 1.0;
+        _embedTokens = nn.Embedding(config.VocabSize, config.EmbedDim, padding_idx: config.PadTokenId, device: device, dtype: dtype);
+        _layers = new ModuleList<Kosmos2TextBlock>(
+            Enumerable.Range(0, config.Layers).Select(_ => new Kosmos2TextBlock(config, device, dtype)).ToArray());
+        _layerNorm = nn.LayerNorm(config.EmbedDim, config.LayerNormEps, device: device, dtype: dtype);
+        // The table lives where the weights live; on the meta device (shape-only models) it is never used.
+        var tableDevice = device is null || device.type == DeviceType.META ? torch.CPU : device;
+        _embedPositions = new Kosmos2TextSinusoidalPositionalEmbedding(config.MaxPositionEmbeddings, config.EmbedDim, config.PadTokenId, tableDevice);
+        RegisterComponents();
+    }
+
+    /// <summary>The token embedding (its weight is also the tied <c>lm_head</c> weight).</summary>
+    public Embedding EmbedTokens => _embedTokens;
+
+    /// <summary>The positional table (for tests against HF's rows).</summary>
+    public Kosmos2TextSinusoidalPositionalEmbedding EmbedPositions => _embedPositions;
+
+    /// <summary>
+    /// Decoder input: embed_tokens(ids), image rows written where <paramref name="imageMask"/> is set (row-major, as HF's
+    /// boolean assignment), THEN ×sqrt(D) (image rows included), then + positions.
+    /// </summary>
+    /// <param name="inputIds">[B, T] int64.</param>
+    /// <param name="positionIds">[B, T] int64 rows of the sinusoidal table.</param>
+    /// <param name="imageEmbeds">[N, D]: one row per set entry of <paramref name="imageMask"/>.</param>
+    /// <param name="imageMask">[B, T] bool.</param>
+    internal Tensor Embed(Tensor inputIds, Tensor positionIds, long maxPositionId, Tensor? imageEmbeds, Tensor? imageMask)
+    {
+        using var scope = NewDisposeScope();
+        var x = _embedTokens.forward(inputIds); // [B, T, D]
+        if (imageEmbeds is not null && imageMask is not null)
+        {
+            x.index_put_(imageEmbeds.to(x.dtype).reshape(-1, x.shape[2]), imageMask);
+        }
+        x = x * _embedScale;
+        var positions = _embedPositions.Lookup(positionIds, maxPositionId).to(x.dtype);
+        return (x + positions).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Runs the blocks over x [B, T, D] through the cache; returns the final-normed hidden states [B, T, D].
+    /// <paramref name="keyPadding"/> [B, L] (1 = attend, 0 = padding key) reproduces HF's attention_mask.
+    /// </summary>
+    internal Tensor Forward(Tensor x, Kosmos2KvCache cache, DecoderBatch batch, Tensor? keyPadding, List<Tensor>? hiddenStates)
+    {
+        using var scope = NewDisposeScope();
+        var mask = BuildMask(batch, keyPadding, x.dtype, x.device);
+        var h = x;
+        var layer = 0;
+        foreach (var block in _layers)
+        {
+            hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
+            h = block.Forward(h, cache, layer++, batch, mask);
+        }
+        h = Kosmos2Ops.LayerNorm(h, _layerNorm);
+        hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
+        return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Additive mask [B, 1, T, L]: key j visible to query t of row b iff j ≤ start_b + t (causal, and it hides keys
+    /// past a shorter row's length) and the key is not padding. Entries are the dtype's min (HF: finfo.min), not −inf,
+    /// so a fully masked padding query stays finite. Null when every key is visible (single-row decode).
+    /// </summary>
+    private static Tensor? BuildMask(DecoderBatch batch, Tensor? keyPadding, ScalarType dtype, Device device)
+    {
+        if (keyPadding is null && batch.NewTokens == 1 && batch.SameStart)
+        {
+            return null;
+        }
+        var l = batch.KeyLength;
+        var t = batch.NewTokens;
+        var keys = torch.arange(l, ScalarType.Int64, device).view(1, 1, l);
+        var queries = batch.StartsTensor.view(-1, 1, 1) + torch.arange(t, ScalarType.Int64, device).view(1, t, 1);
+        var allowed = keys.le(queries); // [B, T, L]
+        if (keyPadding is not null)
+        {
+            if (keyPadding.shape[1] != l)
+            {
+                throw new ArgumentException($"attention mask has {keyPadding.shape[1]} keys, the cache holds {l}.", nameof(keyPadding));
+            }
+            allowed = allowed.logical_and(keyPadding.to(ScalarType.Bool).to(device).unsqueeze(1));
+        }
+        return torch.zeros([allowed.shape[0], 1, t, l], dtype, device)
+            .masked_fill(allowed.logical_not().unsqueeze(1), Kosmos2Ops.MaskMin(dtype));
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _embedPositions.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+
+    internal Kosmos2TextConfig Config => _config;
+}

@@ -1,0 +1,47 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace Kosmos2.Model.Vision;
+
+/// <summary>Mirrors transformers Kosmos2VisionAttention (CLIP): 16 heads, softmax over all 257 tokens, no mask.</summary>
+public sealed class Kosmos2VisionAttention : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "q_proj")]
+    private readonly Linear _qProj; // [Dv, Dv]
+
+    [ComponentName(Name = "k_proj")]
+    private readonly Linear _kProj; // [Dv, Dv]
+
+    [ComponentName(Name = "v_proj")]
+    private readonly Linear _vProj; // [Dv, Dv]
+
+    [ComponentName(Name = "out_proj")]
+    private readonly Linear _outProj; // [Dv, Dv]
+
+    private readonly int _heads;
+
+    public Kosmos2VisionAttention(Kosmos2VisionConfig config, Device? device, ScalarType? dtype)
+        : base(nameof(Kosmos2VisionAttention))
+    {
+        var d = config.HiddenSize;
+        _heads = config.NumAttentionHeads;
+        _qProj = nn.Linear(d, d, hasBias: true, device: device, dtype: dtype);
+        _kProj = nn.Linear(d, d, hasBias: true, device: device, dtype: dtype);
+        _vProj = nn.Linear(d, d, hasBias: true, device: device, dtype: dtype);
+        _outProj = nn.Linear(d, d, hasBias: true, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    /// <summary>[B, 257, Dv] → [B, 257, Dv].</summary>
+    public override Tensor forward(Tensor hidden)
+    {
+        using var scope = NewDisposeScope();
+        var q = Kosmos2Ops.SplitHeads(_qProj.forward(hidden), _heads);
+        var k = Kosmos2Ops.SplitHeads(_kProj.forward(hidden), _heads);
+        var v = Kosmos2Ops.SplitHeads(_vProj.forward(hidden), _heads);
+        var a = Kosmos2Ops.MergeHeads(Kosmos2Ops.Attention(q, k, v, null));
+        return _outProj.forward(a).MoveToOuterDisposeScope();
+    }
+}

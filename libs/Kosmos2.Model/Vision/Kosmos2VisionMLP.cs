@@ -1,0 +1,30 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using TorchSharp.Utils;
+using static TorchSharp.torch;
+
+namespace Kosmos2.Model.Vision;
+
+/// <summary>Mirrors transformers Kosmos2VisionMLP: fc2(quick_gelu(fc1(x))).</summary>
+public sealed class Kosmos2VisionMLP : nn.Module<Tensor, Tensor>
+{
+    [ComponentName(Name = "fc1")]
+    private readonly Linear _fc1; // [4096, Dv]
+
+    [ComponentName(Name = "fc2")]
+    private readonly Linear _fc2; // [Dv, 4096]
+
+    public Kosmos2VisionMLP(Kosmos2VisionConfig config, Device? device, ScalarType? dtype)
+        : base(nameof(Kosmos2VisionMLP))
+    {
+        _fc1 = nn.Linear(config.HiddenSize, config.IntermediateSize, hasBias: true, device: device, dtype: dtype);
+        _fc2 = nn.Linear(config.IntermediateSize, config.HiddenSize, hasBias: true, device: device, dtype: dtype);
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor hidden)
+    {
+        using var scope = NewDisposeScope();
+        return _fc2.forward(Kosmos2Ops.QuickGelu(_fc1.forward(hidden))).MoveToOuterDisposeScope();
+    }
+}
