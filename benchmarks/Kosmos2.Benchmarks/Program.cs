@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using System.Globalization;
+using Kosmos2.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+// Full-size Kosmos-2 with seeded random weights (no download): vision encode, 71-token prefill, decode steps at
+// batch 1/4/16 with ~70 tokens of context, in bfloat16 and float32, plus the memory read bandwidth and the batch-1
+// weight-streaming floor. Medians over several iterations; the last lines are "name: value unit".
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+var threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+var only = args.Length > 1 ? args[1] : "bf16,f32";
+torch.set_num_threads(threads);
+var results = new List<(string Name, double Value, string Unit)>();
+void Report(string name, double value, string unit)
+{
+    results.Add((name, value, unit));
+    Console.WriteLine($"  {name} = {value:F2} {unit}");
+}
+Console.WriteLine($"torch threads: {torch.get_num_threads()}, cores: {Environment.ProcessorCount}");
+
+if (only == "micro")
+{
+    // Which batch-1 product layout streams bf16 weights fastest (profile before optimising).
+    foreach (var dt in new[] { ScalarType.BFloat16, ScalarType.Float32 })
+    {
+        using var w = torch.randn(8192, 2048, dtype: dt); // [out, in] as stored
+        using var wt = w.t().contiguous(); // [in, out]
+        using var x = torch.randn(1, 2048, dtype: dt);
+        var mb = w.NumberOfElements * w.ElementSize / 1e6;
+        foreach (var (name, op) in new (string, Action)[]
+        {
+            ("linear", () => nn.functional.linear(x, w).Dispose()),
+            ("matmul_w_xT", () => torch.matmul(w, x.t()).Dispose()),
+            ("mv", () => torch.mv(w, x[0]).Dispose()),
+            ("matmul_x_wt", () => torch.matmul(x, wt).Dispose()),
+        })
+        {
+            var ms = Median(15, op);
+            Console.WriteLine($"{dt} {name}: {ms:F3} ms = {mb / ms:F1} GB/s");
+        }
+    }
+    return;
+}
+var bandwidth = Bandwidth();
+Report("read_bandwidth", bandwidth, "GB/s");
+
+foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float32 : ScalarType.BFloat16))
+{
+    var tag = dtype == ScalarType.Float32 ? "f32" : "bf16";
+    Console.WriteLine($"[{tag}] building the full-size model with random weights…");
+    var build = Stopwatch.StartNew();
+    using var model = Kosmos2Model.CreateRandom(Kosmos2Config.Default, dtype, torch.CPU, seed: 1234);
+    Console.WriteLine($"[{tag}] built in {build.Elapsed.TotalSeconds:F1} s");
+
+    using var noGrad = torch.no_grad();
+    using var pixels = torch.randn(1, 3, 224, 224, generator: new Generator(7));
+    var vision = Median(3, () => { using var s = NewDisposeScope(); model.EncodeImages(pixels); });
+    Report($"{tag}_vision_encode_b1", vision, "ms");
+
+    using var image = model.EncodeImages(pixels).DetachFromDisposeScope();
+    long[] prompt = [0, 64003, .. Enumerable.Range(4, 64).Select(i => (long)i), 64004, 64012, 712, 1648, 9]; // 71 tokens
+    const int Slots = 16;
+    using var cache = model.CreateKvCache(Slots, 128);
+    var prefill = Median(3, () => { using var s = NewDisposeScope(); model.Prefill(cache, 0, prompt, 0, image); });
+    Report($"{tag}_prefill_71", prefill, "ms");
+    for (var layer = 0; layer < cache.Layers; layer++)
+    {
+        var (k, v) = cache.Layer(layer);
+        for (var slot = 1; slot < Slots; slot++)
+        {
+            k[slot].copy_(k[0]);
+            v[slot].copy_(v[0]);
+        }
+    }
+    foreach (var batch in new[] { 1, 4, 16 })
+    {
+        var slots = Enumerable.Range(0, batch).ToArray();
+        var tokens = Enumerable.Repeat(712L, batch).ToArray();
+        var positions = Enumerable.Repeat(prompt.Length, batch).ToArray(); // rewrites index 71: constant ~72-token context
+        var step = Median(7, () => { using var s = NewDisposeScope(); model.DecodeStep(cache, slots, tokens, positions); });
+        Report($"{tag}_decode_step_b{batch}", step, "ms");
+        if (batch == 1)
+        {
+            // Weights streamed per step: every text parameter once (lm_head is embed_tokens: count it once).
+            var textBytes = model.TextDecoder.named_parameters().Where(p => p.name != "lm_head.weight")
+                .Sum(p => p.parameter.NumberOfElements * p.parameter.ElementSize);
+            var floor = textBytes / (bandwidth * 1e9) * 1e3;
+            Report($"{tag}_decode_floor_b1", floor, "ms");
+            Report($"{tag}_decode_b1_over_floor", step / floor, "x");
+        }
+    }
+
+    // Profile: the lm_head product of one batch-1 step alone.
+    var d = model.Config.Text.EmbedDim;
+    using var x1 = torch.randn(1, 1, d, dtype: dtype);
+    var embed = model.TextDecoder.LmHead.weight!;
+    Report($"{tag}_lm_head_b1", Median(7, () => { using var s = NewDisposeScope(); nn.functional.linear(x1, embed); }), "ms");
+
+}
+
+Console.WriteLine();
+foreach (var (name, value, unit) in results)
+{
+    Console.WriteLine($"{name}: {value:F2} {unit}");
+}
+
+static double Median(int iterations, Action action)
+{
+    action(); // warm-up
+    var times = new List<double>();
+    for (var i = 0; i < iterations; i++)
+    {
+        var sw = Stopwatch.StartNew();
+        action();
+        times.Add(sw.Elapsed.TotalMilliseconds);
+    }
+    times.Sort();
+    return times[times.Count / 2];
+}
+
+static double Bandwidth()
+{
+    using var big = torch.ones(256L * 1024 * 1024, ScalarType.Float32); // 1 GiB
+    var ms = Median(5, () => { using var s = NewDisposeScope(); big.sum().item<float>(); });
+    return big.NumberOfElements * 4 / (ms / 1e3) / 1e9;
+}
