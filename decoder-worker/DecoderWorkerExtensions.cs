@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using Kosmos2.DecoderWorker.Engine;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.DecoderWorker;
@@ -7,20 +9,52 @@ public static class DecoderWorkerExtensions
 {
     public static WebApplicationBuilder AddDecoderWorker(this WebApplicationBuilder builder)
     {
-        builder.Services.Configure<DecoderWorkerOptions>(builder.Configuration.GetSection(DecoderWorkerOptions.SectionName));
+        var options = builder.Configuration.GetSection(DecoderWorkerOptions.SectionName).Get<DecoderWorkerOptions>() ?? new DecoderWorkerOptions();
+        if (string.IsNullOrWhiteSpace(options.ModelDir))
+        {
+            throw new InvalidOperationException("Decoder:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Decoder__ModelDir).");
+        }
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<EngineHost>();
+        builder.Services.AddSingleton(sp => new DecoderMetrics(new Meter(DecoderMetrics.MeterName), sp.GetRequiredService<EngineHost>()));
         builder.Services.AddHostedService<DecoderStartup>();
         return builder;
     }
 }
 
-/// <summary>Readiness of the decoder worker. Until the engine lands, nothing to load.</summary>
-internal sealed class DecoderStartup(ReadinessGate readiness) : IHostedService
+/// <summary>
+/// Starts the engine thread; ready only after load and warm-up; NOT_SERVING again while the loop is stuck with work
+/// pending. A model that cannot load stops the process (an orchestrator restarts it; `kosmos2 up` reports it).
+/// </summary>
+internal sealed partial class DecoderStartup(EngineHost host, DecoderMetrics metrics, ReadinessGate readiness,
+    IHostApplicationLifetime lifetime, ILogger<DecoderStartup> logger) : BackgroundService
 {
-    public Task StartAsync(CancellationToken cancellationToken)
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        readiness.MarkReady();
-        return Task.CompletedTask;
+        _ = metrics; // created now so its instruments exist before the first request
+        readiness.MarkNotReady("loading the decoder");
+        readiness.AddProbe(host.StallReason);
+        host.Start();
+        try
+        {
+            await host.Ready.WaitAsync(stoppingToken).ConfigureAwait(false);
+            readiness.MarkReady();
+            LogReady(logger);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            LogFailed(logger, ex.Message);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    [LoggerMessage(Level = LogLevel.Information, Message = "Decoder worker ready")]
+    private static partial void LogReady(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Decoder worker cannot serve: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
 }

@@ -8,18 +8,30 @@ public sealed class DecoderWorkerOptions
     /// <summary>The checkpoint folder (a Hugging Face <c>kosmos-2-patch14-224</c> layout).</summary>
     public string ModelDir { get; set; } = "";
 
-    /// <summary>Identity reported to clients.</summary>
-    public string ModelId { get; set; } = "microsoft/kosmos-2-patch14-224";
+    /// <summary>Identity reported to clients; defaults to the folder's name.</summary>
+    public string ModelId { get; set; } = "";
 
     /// <summary>Compute dtype: <c>float32</c> or <c>bfloat16</c>.</summary>
     public string DType { get; set; } = "bfloat16";
 
-    /// <summary>Most sequences decoded together (= KV slots).</summary>
+    /// <summary>Device: <c>auto</c> (CUDA when available), <c>cpu</c> or <c>cuda</c>.</summary>
+    public string Device { get; set; } = "auto";
+
+    /// <summary>Most sequences decoded together (= KV slots, preallocated at warm-up).</summary>
     public int MaxRunning { get; set; } = 16;
 
     /// <summary>Most requests waiting for admission; more are refused with RESOURCE_EXHAUSTED.</summary>
     public int MaxWaiting { get; set; } = 64;
 
-    /// <summary>Longest context (prompt + new tokens) of one sequence.</summary>
+    /// <summary>Longest context (prompt + new tokens) of one sequence = KV slot length.</summary>
     public int MaxSequenceTokens { get; set; } = 1024;
+
+    /// <summary>
+    /// Tokens per engine step (decode rows + prefill chunk). Bounds how long a new prompt's prefill can stall running
+    /// streams: at 256 a step costs about one 71-token prefill plus the batch's decode row each.
+    /// </summary>
+    public int MaxTokensPerStep { get; set; } = 256;
+
+    /// <summary>Health turns NOT_SERVING when work is pending and the engine loop has not advanced for this long.</summary>
+    public int StallTimeoutSeconds { get; set; } = 60;
 }

@@ -1,26 +1,104 @@
+using System.Diagnostics.Metrics;
+using Kosmos2.Processing.Images;
 using Kosmos2.ServiceDefaults;
+using Kosmos2.VisionWorker.Caching;
+using Kosmos2.VisionWorker.Encoding;
+using StackExchange.Redis;
 
 namespace Kosmos2.VisionWorker;
 
 /// <summary>Registers the vision worker's services.</summary>
 public static class VisionWorkerExtensions
 {
+    public const string MeterName = "Kosmos2.VisionWorker";
+
     public static WebApplicationBuilder AddVisionWorker(this WebApplicationBuilder builder)
     {
-        builder.Services.Configure<VisionWorkerOptions>(builder.Configuration.GetSection(VisionWorkerOptions.SectionName));
+        var options = builder.Configuration.GetSection(VisionWorkerOptions.SectionName).Get<VisionWorkerOptions>() ?? new VisionWorkerOptions();
+        if (string.IsNullOrWhiteSpace(options.ModelDir))
+        {
+            throw new InvalidOperationException("Vision:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Vision__ModelDir).");
+        }
+        builder.Services.AddSingleton(options);
+        // An image up to the configured limit must reach validation (which names the limit) instead of gRPC's 4 MB default.
+        builder.Services.AddGrpc().AddServiceOptions<VisionWorkerService>(o =>
+            o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes + (1 << 20)));
+        builder.Services.AddSingleton(new Meter(MeterName));
+        if (RedisConnection.ConnectOrNull(builder.Configuration) is { } redis)
+        {
+            builder.Services.AddSingleton(redis);
+        }
+        builder.Services.AddSingleton(sp => new EmbeddingCache(options.Cache, sp.GetService<IConnectionMultiplexer>(), sp.GetRequiredService<Meter>(), sp.GetRequiredService<ILogger<EmbeddingCache>>()));
+        builder.Services.AddSingleton(sp =>
+        {
+            var progressLogger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kosmos2.VisionWorker.ModelLoad");
+            return new EncoderLoop(
+                () => TorchVisionEncoder.Load(options.ModelDir, options.ModelId, options.DType, options.Device, new SynchronousProgress(progressLogger)),
+                new EncoderLoopOptions(options.MaxBatch, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs), options.MaxQueue),
+                sp.GetRequiredService<Meter>(),
+                sp.GetRequiredService<ILogger<EncoderLoop>>());
+        });
+        builder.Services.AddSingleton(sp => new VisionEncodeHandler(
+            sp.GetRequiredService<EncoderLoop>(),
+            sp.GetRequiredService<EmbeddingCache>(),
+            options,
+            Limits(options),
+            string.IsNullOrWhiteSpace(options.Cache.StoreDType) ? EmbeddingDTypes.Parse(options.DType) : EmbeddingDTypes.Parse(options.Cache.StoreDType)));
         builder.Services.AddHostedService<VisionStartup>();
         return builder;
     }
-}
 
-/// <summary>Readiness of the vision worker. Until the encoder lands, nothing to load.</summary>
-internal sealed class VisionStartup(ReadinessGate readiness) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken)
+    private static ImageLimits Limits(VisionWorkerOptions options)
     {
-        readiness.MarkReady();
-        return Task.CompletedTask;
+        var formats = ImageFormats.None;
+        foreach (var name in options.Formats.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            formats |= name.ToLowerInvariant() switch
+            {
+                "png" => ImageFormats.Png,
+                "jpeg" or "jpg" => ImageFormats.Jpeg,
+                "webp" => ImageFormats.Webp,
+                "gif" => ImageFormats.Gif,
+                "bmp" => ImageFormats.Bmp,
+                _ => throw new InvalidOperationException($"Vision:Formats has an unknown format '{name}' (known: png, jpeg, webp, gif, bmp)."),
+            };
+        }
+        return new ImageLimits { MaxBytes = options.MaxImageBytes, MaxPixels = options.MaxImagePixels, AllowedFormats = formats };
     }
 
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <summary>Logs progress on the loading thread itself (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>
+    private sealed class SynchronousProgress(ILogger logger) : IProgress<string>
+    {
+        public void Report(string value) => logger.LogInformation("{Progress}", value);
+    }
+}
+
+/// <summary>Ready only after the model is loaded and a warm-up forward passed; a model that cannot load stops the process.</summary>
+internal sealed partial class VisionStartup(EncoderLoop encoder, ReadinessGate readiness, IHostApplicationLifetime lifetime, ILogger<VisionStartup> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        readiness.MarkNotReady("loading the vision model");
+        try
+        {
+            await encoder.Ready.WaitAsync(stoppingToken).ConfigureAwait(false);
+            readiness.MarkReady();
+            LogReady(logger);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            LogFailed(logger, ex.Message);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Vision worker ready")]
+    private static partial void LogReady(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "Vision worker cannot serve: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string reason);
 }

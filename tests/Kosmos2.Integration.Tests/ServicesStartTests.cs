@@ -17,11 +17,18 @@ public sealed class ServicesStartTests
         { "decoder-worker", "Kosmos2.DecoderWorker", "kosmos2.internal.v1.DecoderWorker" },
     };
 
+    /// <summary>The workers need a checkpoint: the golden one is tiny and loads in well under a second.</summary>
+    private static Dictionary<string, string> GoldenModelEnvironment => new()
+    {
+        ["Vision__ModelDir"] = RepoPaths.GoldenModelDir,
+        ["Decoder__ModelDir"] = RepoPaths.GoldenModelDir,
+    };
+
     [Theory]
     [MemberData(nameof(Services))]
     public async Task Service_reports_serving_and_lists_its_services_through_reflection(string folder, string assembly, string apiService)
     {
-        await using var service = ServiceProcess.Start(folder, RepoPaths.BuiltAssembly(folder, assembly));
+        await using var service = ServiceProcess.Start(folder, RepoPaths.BuiltAssembly(folder, assembly), GoldenModelEnvironment);
         await service.WaitHealthyAsync(TimeSpan.FromSeconds(60));
 
         var health = await new Health.HealthClient(service.Channel).CheckAsync(new HealthCheckRequest());
@@ -40,9 +47,9 @@ public sealed class ServicesStartTests
     {
         await using var gateway = ServiceProcess.Start("gateway", RepoPaths.BuiltAssembly("gateway", "Kosmos2.Gateway"),
             new Dictionary<string, string> { ["Gateway__ModelId"] = "test/model" });
-        await using var vision = ServiceProcess.Start("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"));
+        await using var vision = ServiceProcess.Start("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"), GoldenModelEnvironment);
         await using var decoder = ServiceProcess.Start("decoder-worker", RepoPaths.BuiltAssembly("decoder-worker", "Kosmos2.DecoderWorker"),
-            new Dictionary<string, string> { ["Decoder__MaxRunning"] = "7" });
+            new Dictionary<string, string>(GoldenModelEnvironment) { ["Decoder__MaxRunning"] = "7" });
         await Task.WhenAll(
             gateway.WaitHealthyAsync(TimeSpan.FromSeconds(60)),
             vision.WaitHealthyAsync(TimeSpan.FromSeconds(60)),
@@ -55,6 +62,8 @@ public sealed class ServicesStartTests
 
         var visionInfo = await new VisionWorker.VisionWorkerClient(vision.Channel).GetInfoAsync(new VisionInfoRequest());
         Assert.True(visionInfo.MaxBatch > 0);
+        Assert.True(visionInfo.Ready);
+        Assert.Equal(new uint[] { 64, 64 }, visionInfo.EmbeddingShape);
 
         var decoderInfo = await new DecoderWorker.DecoderWorkerClient(decoder.Channel).GetInfoAsync(new DecoderInfoRequest());
         Assert.Equal(7u, decoderInfo.MaxRunning);

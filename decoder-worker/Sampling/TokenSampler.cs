@@ -1,0 +1,128 @@
+namespace Kosmos2.DecoderWorker.Sampling;
+
+/// <summary>Sampling settings of one request; all defaults = greedy, the reference's behaviour.</summary>
+public sealed record SamplingSettings(float Temperature = 0, int TopK = 0, float TopP = 0, float RepetitionPenalty = 0, ulong Seed = 0)
+{
+    public bool IsGreedy => Temperature <= 0;
+}
+
+/// <summary>
+/// Chooses the next token from one row of float32 logits, in Hugging Face's order: repetition penalty over
+/// the tokens already in the context, then temperature, top-k, top-p, and a draw from the request's own seeded
+/// generator (so a seed repeats its output whatever else runs in the batch). Greedy = argmax, ties → lowest id.
+/// Works on managed arrays: one 65,037-float row costs ~50 µs here, nothing beside a 100+ ms decode step.
+/// </summary>
+public sealed class TokenSampler
+{
+    private readonly SamplingSettings _settings;
+    private readonly Random? _random;
+    private readonly HashSet<int> _seen = [];
+
+    public TokenSampler(SamplingSettings settings, ReadOnlySpan<int> context)
+    {
+        _settings = settings;
+        _random = settings.IsGreedy ? null : new Random(unchecked((int)(settings.Seed ^ (settings.Seed >> 32))));
+        if (settings.RepetitionPenalty > 0 && settings.RepetitionPenalty != 1)
+        {
+            foreach (var id in context)
+            {
+                _seen.Add(id);
+            }
+        }
+    }
+
+    /// <summary>Picks a token from <paramref name="logits"/> (modified in place) and remembers it for the repetition penalty.</summary>
+    public int Next(Span<float> logits)
+    {
+        ApplyRepetitionPenalty(logits);
+        var token = _settings.IsGreedy ? ArgMax(logits) : Draw(logits);
+        if (_seen.Count > 0 || (_settings.RepetitionPenalty > 0 && _settings.RepetitionPenalty != 1))
+        {
+            _seen.Add(token);
+        }
+        return token;
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> logits)
+    {
+        var best = 0;
+        for (var i = 1; i < logits.Length; i++)
+        {
+            if (logits[i] > logits[best])
+            {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    private void ApplyRepetitionPenalty(Span<float> logits)
+    {
+        var penalty = _settings.RepetitionPenalty;
+        if (penalty <= 0 || penalty == 1)
+        {
+            return;
+        }
+        foreach (var id in _seen)
+        {
+            if ((uint)id < (uint)logits.Length)
+            {
+                logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty;
+            }
+        }
+    }
+
+    private int Draw(Span<float> logits)
+    {
+        // Candidates sorted by logit, best first (a full sort of 65,037 floats costs ~3 ms; sampling is opt-in).
+        var order = new int[logits.Length];
+        var keys = new float[logits.Length];
+        for (var i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+            keys[i] = -logits[i];
+        }
+        Array.Sort(keys, order);
+        var count = _settings.TopK > 0 ? Math.Min(_settings.TopK, order.Length) : order.Length;
+
+        var max = logits[order[0]] / _settings.Temperature;
+        var probabilities = new double[count];
+        double sum = 0;
+        for (var i = 0; i < count; i++)
+        {
+            probabilities[i] = Math.Exp(logits[order[i]] / _settings.Temperature - max);
+            sum += probabilities[i];
+        }
+        if (_settings.TopP > 0 && _settings.TopP < 1)
+        {
+            // Keep the smallest prefix whose probability reaches top_p (at least one token).
+            double cumulative = 0;
+            var kept = 0;
+            while (kept < count)
+            {
+                cumulative += probabilities[kept] / sum;
+                kept++;
+                if (cumulative >= _settings.TopP)
+                {
+                    break;
+                }
+            }
+            count = kept;
+            sum = 0;
+            for (var i = 0; i < count; i++)
+            {
+                sum += probabilities[i];
+            }
+        }
+        var draw = _random!.NextDouble() * sum;
+        for (var i = 0; i < count; i++)
+        {
+            draw -= probabilities[i];
+            if (draw <= 0)
+            {
+                return order[i];
+            }
+        }
+        return order[count - 1];
+    }
+}
