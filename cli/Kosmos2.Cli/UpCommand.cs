@@ -18,9 +18,9 @@ internal static class UpCommand
         var cli = CommandLine.Parse(args);
         cli.RejectUnknown("model-dir", "port", "api-key", "dtype");
         var gatewayPort = cli.IntOption("port", 50051);
-        var modelDir = cli.Option("model-dir");
+        var modelDir = cli.Option("model-dir") ?? DefaultModelDir();
         var dtype = cli.Option("dtype") ?? "bfloat16";
-        if (modelDir is not null && !Directory.Exists(modelDir))
+        if (!Directory.Exists(modelDir))
         {
             throw new UsageException($"--model-dir {modelDir} does not exist.");
         }
@@ -56,11 +56,8 @@ internal static class UpCommand
             {
                 common["Redis__Configuration"] = redisAddress;
             }
-            if (modelDir is not null)
-            {
-                common["Vision__ModelDir"] = Path.GetFullPath(modelDir);
-                common["Decoder__ModelDir"] = Path.GetFullPath(modelDir);
-            }
+            common["Vision__ModelDir"] = Path.GetFullPath(modelDir);
+            common["Decoder__ModelDir"] = Path.GetFullPath(modelDir);
             common["Vision__DType"] = dtype;
             common["Decoder__DType"] = dtype;
 
@@ -68,6 +65,7 @@ internal static class UpCommand
             var decoder = Track(StartService("decoder-worker", "Kosmos2.DecoderWorker", decoderPort, common, logDir));
             var gatewayEnv = new Dictionary<string, string>(common)
             {
+                ["Gateway__TokenizerDir"] = Path.GetFullPath(modelDir),
                 ["Gateway__VisionWorkers"] = $"http://127.0.0.1:{visionPort}",
                 ["Gateway__DecoderWorkers"] = $"http://127.0.0.1:{decoderPort}",
             };
@@ -112,6 +110,20 @@ internal static class UpCommand
             }
             Console.Error.WriteLine("kosmos2 up: stopped.");
         }
+    }
+
+    /// <summary>Without --model-dir: the tiny random-weight golden checkpoint beside the repository (meaningless text, real pipeline).</summary>
+    private static string DefaultModelDir()
+    {
+        var golden = Environment.GetEnvironmentVariable("KOSMOS2_GOLDEN_DIR");
+        var dir = Path.GetFullPath(Path.Combine(string.IsNullOrEmpty(golden) ? Path.Combine(RepoLayout.RepoRoot(), "..", "shared", "golden") : golden, "model"));
+        if (!File.Exists(Path.Combine(dir, "config.json")))
+        {
+            throw new UsageException($"No --model-dir given and no small test checkpoint at {dir}: pass --model-dir with a kosmos-2-patch14-224 folder.");
+        }
+        Console.Error.WriteLine($"kosmos2 up: serving the tiny random-weight checkpoint {dir}: its output is meaningless text. " +
+                                "For real captions pass --model-dir with the microsoft/kosmos-2-patch14-224 folder.");
+        return dir;
     }
 
     private static ChildProcess StartService(string folder, string name, int port, Dictionary<string, string> environment, string logDir)
