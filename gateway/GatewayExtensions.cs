@@ -21,6 +21,9 @@ public static class GatewayExtensions
         builder.AddGatewayAuth<Kosmos2ApiService>();
         builder.AddGatewayRouting();
         builder.AddGatewaySessions();
+        builder.Services.AddSingleton<Generation.GatewayTokenizer>();
+        builder.Services.AddSingleton<Generation.GatewayMetrics>();
+        builder.Services.AddSingleton<Generation.GenerationRunner>();
         return builder;
     }
 

@@ -5,6 +5,9 @@ public sealed class GatewayOptions
 {
     public const string SectionName = "Gateway";
 
+    /// <summary>Checkpoint folder whose tokenizer files (<c>sentencepiece.bpe.model</c>, added tokens) the gateway loads.</summary>
+    public string TokenizerDir { get; set; } = "";
+
     /// <summary>Identity of the served model, reported by GetInfo.</summary>
     public string ModelId { get; set; } = "microsoft/kosmos-2-patch14-224";
 

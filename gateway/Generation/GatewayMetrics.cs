@@ -1,0 +1,45 @@
+using System.Diagnostics.Metrics;
+
+namespace Kosmos2.Gateway.Generation;
+
+/// <summary>The gateway's metrics, with OpenTelemetry GenAI names where they exist.</summary>
+public sealed class GatewayMetrics
+{
+    public const string MeterName = "Kosmos2.Gateway";
+
+    private readonly Histogram<double> _timeToFirstToken;
+    private readonly Histogram<double> _requestDuration;
+    private readonly Histogram<double> _visionDuration;
+    private readonly Counter<long> _imageCache;
+    private readonly Counter<long> _outcomes;
+    private readonly Counter<long> _tokens;
+
+    public GatewayMetrics()
+    {
+        var meter = new Meter(MeterName);
+        _timeToFirstToken = meter.CreateHistogram<double>("gen_ai.server.time_to_first_token", "s", "Time from a request's arrival at the gateway to its first generated token.");
+        _requestDuration = meter.CreateHistogram<double>("gen_ai.server.request.duration", "s", "Time from a request's arrival to its final message.");
+        _visionDuration = meter.CreateHistogram<double>("kosmos2.gateway.vision.duration", "s", "Time to obtain an image's embeddings.");
+        _imageCache = meter.CreateCounter<long>("kosmos2.gateway.image_cache", description: "Images by embedding-cache outcome (hit or miss).");
+        _outcomes = meter.CreateCounter<long>("kosmos2.gateway.requests", description: "Finished requests by method and gRPC status.");
+        _tokens = meter.CreateCounter<long>("gen_ai.client.token.usage", "{token}", "Tokens by type (input, output).");
+    }
+
+    public void RecordImage(bool cacheHit, double seconds)
+    {
+        _imageCache.Add(1, new KeyValuePair<string, object?>("outcome", cacheHit ? "hit" : "miss"));
+        _visionDuration.Record(seconds);
+    }
+
+    public void RecordRequest(string method, string status, double seconds, double? timeToFirstTokenSeconds, int inputTokens, int outputTokens)
+    {
+        _outcomes.Add(1, new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("status", status));
+        _requestDuration.Record(seconds, new KeyValuePair<string, object?>("method", method));
+        if (timeToFirstTokenSeconds is { } ttft)
+        {
+            _timeToFirstToken.Record(ttft);
+        }
+        _tokens.Add(inputTokens, new KeyValuePair<string, object?>("gen_ai.token.type", "input"));
+        _tokens.Add(outputTokens, new KeyValuePair<string, object?>("gen_ai.token.type", "output"));
+    }
+}

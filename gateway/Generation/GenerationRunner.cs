@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using Grpc.Core;
+using Kosmos2.Contracts.Internal.V1;
+using Kosmos2.Contracts.V1;
+using Kosmos2.Gateway.Auth;
+using Kosmos2.Gateway.Routing;
+using Kosmos2.Gateway.Validation;
+using Kosmos2.Processing.Grounding;
+
+namespace Kosmos2.Gateway.Generation;
+
+/// <summary>An image as the vision worker returned it: embeddings, content hash, original size, cache hit and time.</summary>
+public sealed record EncodedImage(TensorBytes Embeddings, string Sha256, int Width, int Height, bool CacheHit, double VisionMs);
+
+/// <summary>What one generation needs besides the image.</summary>
+/// <param name="InputIds">The decoder's input: the whole context, image placeholders included.</param>
+/// <param name="ParserPromptIds">The ids the grounding parser treats as prompt (a tail starting at <c>&lt;/image&gt;</c>).</param>
+public sealed record GenerationInput(
+    IReadOnlyList<int> InputIds,
+    IReadOnlyList<int> ParserPromptIds,
+    int MaxNewTokens,
+    DecodeSampling Sampling,
+    IReadOnlyList<int[]> StopTokenSequences,
+    IReadOnlyList<string> StopStrings,
+    string? PreferredDecoder);
+
+/// <summary>The outcome of one generation, for the final message and for sessions.</summary>
+public sealed record GenerationOutcome(
+    GroundingResult Result,
+    string PromptText,
+    IReadOnlyList<int> GeneratedIds,
+    FinishReason FinishReason,
+    double QueueMs,
+    double TimeToFirstTokenMs,
+    string? DecoderAddress);
+
+/// <summary>
+/// Runs generations for the public API: gets image embeddings from the vision pool, streams token ids from a
+/// decoder, and turns them into text deltas and entities with the streaming grounding parser.
+/// </summary>
+public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, GatewayTokenizer tokenizer, GatewayMetrics metrics)
+{
+    /// <summary>Encodes (or finds by hash) the request's image.</summary>
+    public async Task<EncodedImage> EncodeImageAsync(Contracts.V1.Image image, Tenant tenant, ServerCallContext context)
+    {
+        var watch = Stopwatch.StartNew();
+        var request = new EncodeRequest { Image = image.Data, Sha256 = image.Sha256 ?? "", CacheSalt = tenant.EmbeddingCacheSalt };
+        EncodeResponse reply;
+        try
+        {
+            reply = await vision.EncodeAsync(request, WorkerCallOptions.From(context)).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            RpcErrors.NotFound($"image.sha256 {image.Sha256} is not cached (or expired): send the image bytes in image.data.");
+            throw;
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.InvalidArgument)
+        {
+            RpcErrors.InvalidArgument($"image: {ex.Status.Detail}");
+            throw;
+        }
+        metrics.RecordImage(reply.CacheHit, watch.Elapsed.TotalSeconds);
+        return new EncodedImage(reply.Embeddings, reply.Sha256, (int)reply.ImageWidth, (int)reply.ImageHeight, reply.CacheHit, watch.Elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>
+    /// Runs one generation. With <paramref name="stream"/> set, the text (prompt part first, then deltas as tokens
+    /// arrive) and each entity the moment it completes are written to it; the final message is the caller's.
+    /// </summary>
+    public async Task<GenerationOutcome> RunAsync(GenerationInput input, EncodedImage image, IServerStreamWriter<GenerateResponse>? stream,
+        Stopwatch sinceArrival, ServerCallContext context)
+    {
+        var request = new DecodeRequest
+        {
+            RequestId = context.GetHttpContext().TraceIdentifier,
+            ImageEmbeddings = image.Embeddings,
+            ImageOffset = 2,
+            Sampling = input.Sampling,
+            Stopping = new DecodeStopping { MaxNewTokens = (uint)input.MaxNewTokens },
+        };
+        request.InputIds.Add(input.InputIds.Select(i => (uint)i));
+        foreach (var stop in input.StopTokenSequences)
+        {
+            var sequence = new TokenSequence();
+            sequence.TokenIds.Add(stop.Select(t => (uint)t));
+            request.Stopping.StopSequences.Add(sequence);
+        }
+
+        var parser = new StreamingGroundingParser(tokenizer.Decode, input.ParserPromptIds);
+        if (stream is not null && parser.PromptText.Length > 0)
+        {
+            await stream.WriteAsync(new GenerateResponse { Delta = new TextDelta { Text = parser.PromptText } }, context.CancellationToken).ConfigureAwait(false);
+            foreach (var entity in parser.PromptEntities)
+            {
+                await stream.WriteAsync(new GenerateResponse { Entity = EntityMapping.ToProto(entity, image.Width, image.Height) }, context.CancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        using var generation = await decoders.GenerateAsync(request, input.PreferredDecoder, WorkerCallOptions.From(context)).ConfigureAwait(false);
+        var generated = new List<int>();
+        var finish = FinishReason.Unspecified;
+        double queueMs = 0;
+        double ttftMs = 0;
+        await foreach (var message in generation.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
+        {
+            foreach (var id in message.TokenIds)
+            {
+                if (generated.Count == 0)
+                {
+                    ttftMs = sinceArrival.Elapsed.TotalMilliseconds;
+                }
+                generated.Add((int)id);
+                var events = parser.Push((int)id);
+                if (stream is not null)
+                {
+                    await WriteEventsAsync(stream, events, [(uint)id], image, context).ConfigureAwait(false);
+                }
+            }
+            if (message.Final is { } final)
+            {
+                queueMs = final.Timings.QueueMs;
+                finish = final.FinishReason switch
+                {
+                    DecodeFinishReason.Eos => FinishReason.Eos,
+                    DecodeFinishReason.StopSequence => FinishReason.StopSequence,
+                    _ => FinishReason.Length,
+                };
+            }
+            if (input.StopStrings.Count > 0 && HitStopString(generated, input.StopStrings))
+            {
+                finish = FinishReason.StopSequence;
+                break; // disposing the generation cancels the decoder call and frees its slot
+            }
+        }
+        if (finish == FinishReason.Unspecified)
+        {
+            var status = generation.GetStatus();
+            throw new RpcException(status.StatusCode == StatusCode.OK
+                ? new Status(StatusCode.Internal, "The decoder stream ended without a final message.")
+                : status);
+        }
+
+        var completion = parser.Complete();
+        if (stream is not null)
+        {
+            await WriteEventsAsync(stream, completion.Events, [], image, context).ConfigureAwait(false);
+        }
+        return new GenerationOutcome(completion.Result, parser.PromptText, generated, finish, queueMs, ttftMs, generation.Address);
+    }
+
+    private bool HitStopString(List<int> generated, IReadOnlyList<string> stops)
+    {
+        var text = tokenizer.Decode(generated);
+        return stops.Any(s => text.Contains(s, StringComparison.Ordinal));
+    }
+
+    private static async Task WriteEventsAsync(IServerStreamWriter<GenerateResponse> stream, IReadOnlyList<GroundingStreamEvent> events,
+        uint[] tokenIds, EncodedImage image, ServerCallContext context)
+    {
+        var idsSent = false;
+        foreach (var e in events)
+        {
+            GenerateResponse? message = e switch
+            {
+                GroundingTextDelta delta => new GenerateResponse { Delta = new TextDelta { Text = delta.Text } },
+                GroundingEntityFound found => new GenerateResponse { Entity = EntityMapping.ToProto(found.Entity, image.Width, image.Height) },
+                _ => null,
+            };
+            if (message is null)
+            {
+                continue;
+            }
+            if (message.Delta is not null && !idsSent)
+            {
+                message.Delta.TokenIds.Add(tokenIds);
+                idsSent = true;
+            }
+            await stream.WriteAsync(message, context.CancellationToken).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,89 @@
+namespace Kosmos2.Testing;
+
+/// <summary>
+/// The whole system on loopback as it really runs: a real redis-server and the three services as processes,
+/// configured through environment variables only, on the golden checkpoint (float32 unless told otherwise).
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly Dictionary<string, string> _gatewayEnvironment;
+
+    private LocalCluster(RedisServer redis, ServiceProcess vision, ServiceProcess decoder, ServiceProcess gateway, Dictionary<string, string> gatewayEnvironment)
+    {
+        Redis = redis;
+        Vision = vision;
+        Decoder = decoder;
+        Gateway = gateway;
+        _gatewayEnvironment = gatewayEnvironment;
+    }
+
+    public RedisServer Redis { get; }
+
+    public ServiceProcess Vision { get; }
+
+    public ServiceProcess Decoder { get; }
+
+    public ServiceProcess Gateway { get; private set; }
+
+    /// <summary>Starts everything and waits until all report SERVING.</summary>
+    /// <param name="extra">Settings added to every service's environment (e.g. OTLP), and to the gateway's (e.g. API keys).</param>
+    public static async Task<LocalCluster> StartAsync(IReadOnlyDictionary<string, string>? extra = null, string modelDir = "", string dtype = "float32")
+    {
+        var model = string.IsNullOrEmpty(modelDir) ? RepoPaths.GoldenModelDir : modelDir;
+        var redis = await RedisServer.StartAsync();
+        var common = new Dictionary<string, string>
+        {
+            ["Redis__Configuration"] = redis.ConnectionString,
+            ["Vision__ModelDir"] = model,
+            ["Vision__DType"] = dtype,
+            ["Vision__Device"] = "cpu",
+            ["Decoder__ModelDir"] = model,
+            ["Decoder__DType"] = dtype,
+            ["Decoder__Device"] = "cpu",
+        };
+        foreach (var (key, value) in extra ?? new Dictionary<string, string>())
+        {
+            common[key] = value;
+        }
+        var vision = ServiceProcess.Start("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"), common);
+        var decoder = ServiceProcess.Start("decoder-worker", RepoPaths.BuiltAssembly("decoder-worker", "Kosmos2.DecoderWorker"), common);
+        var gatewayEnvironment = new Dictionary<string, string>(common)
+        {
+            ["Gateway__TokenizerDir"] = model,
+            ["Gateway__VisionWorkers"] = vision.Address,
+            ["Gateway__DecoderWorkers"] = decoder.Address,
+        };
+        var gateway = ServiceProcess.Start("gateway", RepoPaths.BuiltAssembly("gateway", "Kosmos2.Gateway"), gatewayEnvironment);
+        var cluster = new LocalCluster(redis, vision, decoder, gateway, gatewayEnvironment);
+        try
+        {
+            await Task.WhenAll(
+                vision.WaitHealthyAsync(TimeSpan.FromSeconds(120)),
+                decoder.WaitHealthyAsync(TimeSpan.FromSeconds(120)),
+                gateway.WaitHealthyAsync(TimeSpan.FromSeconds(120)));
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+        return cluster;
+    }
+
+    /// <summary>Stops the gateway (SIGTERM) and starts a new one on the same port: sessions must survive this.</summary>
+    public async Task RestartGatewayAsync()
+    {
+        var port = Gateway.Port;
+        await Gateway.DisposeAsync();
+        Gateway = ServiceProcess.Start("gateway", RepoPaths.BuiltAssembly("gateway", "Kosmos2.Gateway"), _gatewayEnvironment, port);
+        await Gateway.WaitHealthyAsync(TimeSpan.FromSeconds(60));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Gateway.DisposeAsync();
+        await Decoder.DisposeAsync();
+        await Vision.DisposeAsync();
+        await Redis.DisposeAsync();
+    }
+}
