@@ -56,7 +56,7 @@ public sealed class Kosmos2ApiService(
         {
             var input = Input(plans[0], maxNewTokens, sampling, stopStrings);
             var outcome = await runner.RunAsync(input, image, responseStream, arrival, context).ConfigureAwait(false);
-            await WriteResultAsync(responseStream, outcome, image, input.InputIds.Count, arrival, context, "", 0).ConfigureAwait(false);
+            await WriteResultAsync(responseStream, outcome, image, input.InputIds, arrival, context, "", 0).ConfigureAwait(false);
             metrics.RecordRequest("Generate", "OK", arrival.Elapsed.TotalSeconds, outcome.TimeToFirstTokenMs / 1000, input.InputIds.Count, outcome.GeneratedIds.Count);
             return;
         }
@@ -159,7 +159,7 @@ public sealed class Kosmos2ApiService(
         };
         var updated = await sessions.AppendTurnAsync(tenant.Id, session.Id, session.Version,
             new NewTurn(turn, questionIds, answerIds, outcome.DecoderAddress), CancellationToken.None).ConfigureAwait(false);
-        await WriteResultAsync(responseStream, outcome, image, inputIds.Count, arrival, context, updated.Id, updated.Turns.Count - 1).ConfigureAwait(false);
+        await WriteResultAsync(responseStream, outcome, image, inputIds, arrival, context, updated.Id, updated.Turns.Count - 1).ConfigureAwait(false);
         metrics.RecordRequest("SendTurn", "OK", arrival.Elapsed.TotalSeconds, outcome.TimeToFirstTokenMs / 1000, inputIds.Count, outcome.GeneratedIds.Count);
     }
 
@@ -257,21 +257,22 @@ public sealed class Kosmos2ApiService(
     }
 
     private async Task WriteResultAsync(IServerStreamWriter<GenerateResponse> stream, GenerationOutcome outcome, EncodedImage image,
-        int promptTokens, Stopwatch arrival, ServerCallContext context, string sessionId, int turnIndex)
+        IReadOnlyList<int> promptIds, Stopwatch arrival, ServerCallContext context, string sessionId, int turnIndex)
     {
         var result = new GenerateResult
         {
             Text = outcome.Result.CleanText,
             FinishReason = outcome.FinishReason,
-            Usage = new Usage { PromptTokens = (uint)promptTokens, GeneratedTokens = (uint)outcome.GeneratedIds.Count },
+            Usage = new Usage { PromptTokens = (uint)promptIds.Count, GeneratedTokens = (uint)outcome.GeneratedIds.Count },
             Timings = Timings(image, outcome.QueueMs, outcome.TimeToFirstTokenMs, arrival),
-            RawText = tokenizer.Decode(outcome.GeneratedIds),
+            RawText = tokenizer.Decode([.. promptIds, .. outcome.GeneratedIds]),
             ImageSha256 = image.Sha256,
             SessionId = sessionId,
             TurnIndex = (uint)turnIndex,
         };
         result.Entities.Add(outcome.Result.Entities.Select(e => EntityMapping.ToProto(e, image.Width, image.Height)));
         result.TokenIds.Add(outcome.GeneratedIds.Select(i => (uint)i));
+        result.PromptTokenIds.Add(promptIds.Select(i => (uint)i));
         await stream.WriteAsync(new GenerateResponse { Result = result }, context.CancellationToken).ConfigureAwait(false);
     }
 

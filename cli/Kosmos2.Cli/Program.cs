@@ -7,6 +7,7 @@ string help = string.Join('\n',
     "Commands:",
     "  up     start Redis, the vision worker, the decoder worker and the gateway on loopback",
     "         " + UpCommand.Usage,
+    ClientCommands.Usage,
     "  help   show this text");
 
 try
@@ -14,6 +15,12 @@ try
     return args.Length == 0 ? Usage() : args[0] switch
     {
         "up" => await UpCommand.RunAsync(args[1..]),
+        "generate" => await ClientCommands.GenerateAsync(args[1..]),
+        "caption" => await ClientCommands.CaptionAsync(args[1..]),
+        "ground" => await ClientCommands.GroundAsync(args[1..]),
+        "refer" => await ClientCommands.ReferAsync(args[1..]),
+        "ask" => await ClientCommands.AskAsync(args[1..]),
+        "chat" => await ClientCommands.ChatAsync(args[1..]),
         "help" or "--help" or "-h" => Usage(0),
         _ => throw new UsageException($"Unknown command '{args[0]}'."),
     };

@@ -89,7 +89,9 @@ internal static class UpCommand
             await healthy.ConfigureAwait(false);
 
             Console.WriteLine($"kosmos2 up: ready. Gateway at http://127.0.0.1:{gatewayPort}");
-            Console.WriteLine($"  try: npx buf curl --http2-prior-knowledge --protocol grpc --list-services http://127.0.0.1:{gatewayPort}");
+            var self = Environment.ProcessPath ?? "kosmos2";
+            var keyFlag = cli.Option("api-key") is { } key ? $" --api-key {key}" : "";
+            Console.WriteLine($"  try: {self} caption photo.png --gateway 127.0.0.1:{gatewayPort}{keyFlag} --out boxes.png");
             Console.WriteLine("  Ctrl-C stops the cluster.");
 
             var ended = await Task.WhenAny(crashed.Task, Task.Delay(Timeout.Infinite, shutdown.Token)).ConfigureAwait(false);
@@ -112,17 +114,12 @@ internal static class UpCommand
         }
     }
 
-    /// <summary>Without --model-dir: the tiny random-weight golden checkpoint beside the repository (meaningless text, real pipeline).</summary>
+    /// <summary>Without --model-dir: a tiny random-weight checkpoint written on first use (meaningless text, real pipeline).</summary>
     private static string DefaultModelDir()
     {
-        var golden = Environment.GetEnvironmentVariable("KOSMOS2_GOLDEN_DIR");
-        var dir = Path.GetFullPath(Path.Combine(string.IsNullOrEmpty(golden) ? Path.Combine(RepoLayout.RepoRoot(), "..", "shared", "golden") : golden, "model"));
-        if (!File.Exists(Path.Combine(dir, "config.json")))
-        {
-            throw new UsageException($"No --model-dir given and no small test checkpoint at {dir}: pass --model-dir with a kosmos-2-patch14-224 folder.");
-        }
-        Console.Error.WriteLine($"kosmos2 up: serving the tiny random-weight checkpoint {dir}: its output is meaningless text. " +
-                                "For real captions pass --model-dir with the microsoft/kosmos-2-patch14-224 folder.");
+        var dir = TinyCheckpoint.EnsureCreated();
+        Console.Error.WriteLine($"kosmos2 up: no --model-dir: serving a TINY RANDOM-WEIGHT model ({dir}); its output is meaningless text.");
+        Console.Error.WriteLine("  For real captions download microsoft/kosmos-2-patch14-224 (config.json, model.safetensors, sentencepiece.bpe.model, ...) and pass --model-dir DIR.");
         return dir;
     }
 

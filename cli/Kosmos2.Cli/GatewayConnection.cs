@@ -1,0 +1,98 @@
+using System.Diagnostics;
+using System.Text;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Kosmos2.Contracts.V1;
+
+namespace Kosmos2.Cli;
+
+/// <summary>
+/// A connection to a gateway: address from <c>--gateway</c>, <c>$KOSMOS2_GATEWAY</c> or the default of <c>kosmos2 up</c>;
+/// API key from <c>--api-key</c> or <c>$KOSMOS2_API_KEY</c>. Streams a generation to the terminal as it arrives.
+/// </summary>
+internal sealed class GatewayConnection : IDisposable
+{
+    public const string DefaultAddress = "http://127.0.0.1:50051";
+    private readonly GrpcChannel _channel;
+    private readonly Metadata _headers = [];
+
+    public GatewayConnection(CommandLine cli)
+    {
+        var address = cli.Option("gateway") ?? Environment.GetEnvironmentVariable("KOSMOS2_GATEWAY") ?? DefaultAddress;
+        if (!address.Contains("://", StringComparison.Ordinal))
+        {
+            address = "http://" + address;
+        }
+        _channel = GrpcChannel.ForAddress(address, new GrpcChannelOptions { MaxReceiveMessageSize = 64 << 20, MaxSendMessageSize = 64 << 20 });
+        Client = new Contracts.V1.Kosmos2.Kosmos2Client(_channel);
+        var key = cli.Option("api-key") ?? Environment.GetEnvironmentVariable("KOSMOS2_API_KEY");
+        if (!string.IsNullOrEmpty(key))
+        {
+            _headers.Add("authorization", "Bearer " + key);
+        }
+    }
+
+    public Contracts.V1.Kosmos2.Kosmos2Client Client { get; }
+
+    public Metadata Headers => _headers;
+
+    /// <summary>Runs a streaming call; with <paramref name="echo"/>, prints text deltas as they arrive.</summary>
+    public static async Task<(GenerateResult Result, double ElapsedMs)> StreamAsync(AsyncServerStreamingCall<GenerateResponse> call, TextWriter? echo)
+    {
+        var watch = Stopwatch.StartNew();
+        GenerateResult? result = null;
+        await foreach (var message in call.ResponseStream.ReadAllAsync())
+        {
+            if (message.Delta is { } delta && echo is not null)
+            {
+                await echo.WriteAsync(delta.Text);
+                await echo.FlushAsync();
+            }
+            result ??= message.Result;
+        }
+        echo?.WriteLine();
+        return (result ?? throw new InvalidOperationException("The gateway ended the stream without a result."), watch.Elapsed.TotalMilliseconds);
+    }
+
+    /// <summary>The report of a gateway result, in the offline `generate` shape plus cache hit and pixel boxes.</summary>
+    public static GenerationReport ToReport(GenerateResult result, double elapsedMs)
+    {
+        var entities = result.Entities.Select(e => new ReportEntity(
+            e.Phrase, (int)e.SpanStart, (int)e.SpanEnd,
+            e.Boxes.Select(b => new[] { b.Normalized.X1, b.Normalized.Y1, b.Normalized.X2, b.Normalized.Y2 }).ToList(),
+            e.Boxes.Select(b => new[] { b.Pixels.X1, b.Pixels.Y1, b.Pixels.X2, b.Pixels.Y2 }).ToList())).ToList();
+        var timings = new Dictionary<string, object>
+        {
+            ["total"] = result.Timings.TotalMs,
+            ["client_total"] = elapsedMs,
+            ["time_to_first_token"] = result.Timings.TimeToFirstTokenMs,
+            ["vision"] = result.Timings.VisionMs,
+            ["queue"] = result.Timings.QueueMs,
+            ["image_cache_hit"] = result.Timings.ImageCacheHit,
+        };
+        return new GenerationReport(
+            result.PromptTokenIds.Select(i => (int)i).ToList(),
+            result.TokenIds.Select(i => (int)i).ToList(),
+            result.RawText,
+            result.Text,
+            entities,
+            timings);
+    }
+
+    /// <summary>`INVALID_ARGUMENT: …` — the status name as gRPC spells it.</summary>
+    public static string Describe(RpcException ex)
+    {
+        var name = new StringBuilder();
+        foreach (var c in ex.StatusCode.ToString())
+        {
+            if (char.IsUpper(c) && name.Length > 0)
+            {
+                name.Append('_');
+            }
+            name.Append(char.ToUpperInvariant(c));
+        }
+        return $"{name}: {ex.Status.Detail}";
+    }
+
+    public void Dispose() => _channel.Dispose();
+}

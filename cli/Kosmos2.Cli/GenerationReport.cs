@@ -1,0 +1,117 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Kosmos2.Cli;
+
+/// <summary>One entity as printed: phrase, code-point span, normalised boxes (and pixel boxes when the image size is known).</summary>
+internal sealed record ReportEntity(string Phrase, int SpanStart, int SpanEnd, IReadOnlyList<double[]> Boxes, IReadOnlyList<double[]>? PixelBoxes);
+
+/// <summary>
+/// The result of a generation in the one shape both `generate` modes print, offline or through a gateway, so a
+/// script can switch between them: <c>input_ids</c>, <c>new_token_ids</c>, <c>decoded_text</c>, <c>clean_text</c>,
+/// <c>entities</c> (<c>phrase</c>, <c>span</c>, <c>boxes</c> normalised), <c>timings_ms</c>.
+/// </summary>
+internal sealed record GenerationReport(
+    IReadOnlyList<int> InputIds,
+    IReadOnlyList<int> NewTokenIds,
+    string DecodedText,
+    string CleanText,
+    IReadOnlyList<ReportEntity> Entities,
+    IReadOnlyDictionary<string, object> Timings)
+{
+    public string ToJson()
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        {
+            json.WriteStartObject();
+            WriteInts(json, "input_ids", InputIds);
+            WriteInts(json, "new_token_ids", NewTokenIds);
+            json.WriteString("decoded_text", DecodedText);
+            json.WriteString("clean_text", CleanText);
+            json.WriteStartArray("entities");
+            foreach (var entity in Entities)
+            {
+                json.WriteStartObject();
+                json.WriteString("phrase", entity.Phrase);
+                json.WriteStartArray("span");
+                json.WriteNumberValue(entity.SpanStart);
+                json.WriteNumberValue(entity.SpanEnd);
+                json.WriteEndArray();
+                WriteBoxes(json, "boxes", entity.Boxes);
+                if (entity.PixelBoxes is not null)
+                {
+                    WriteBoxes(json, "boxes_px", entity.PixelBoxes);
+                }
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteStartObject("timings_ms");
+            foreach (var (name, value) in Timings)
+            {
+                switch (value)
+                {
+                    case bool flag:
+                        json.WriteBoolean(name, flag);
+                        break;
+                    case double number:
+                        json.WriteNumber(name, Math.Round(number, 3));
+                        break;
+                    default:
+                        json.WriteString(name, value.ToString());
+                        break;
+                }
+            }
+            json.WriteEndObject();
+            json.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(buffer.ToArray());
+    }
+
+    /// <summary>The entities, readably: one line each with boxes.</summary>
+    public string EntitiesText()
+    {
+        var text = new StringBuilder();
+        foreach (var entity in Entities)
+        {
+            text.Append("  ").Append(entity.Phrase).Append(" [").Append(entity.SpanStart).Append(", ").Append(entity.SpanEnd).Append(")\n");
+            for (var i = 0; i < entity.Boxes.Count; i++)
+            {
+                var b = entity.Boxes[i];
+                text.Append($"    box ({b[0]:0.###}, {b[1]:0.###}, {b[2]:0.###}, {b[3]:0.###})");
+                if (entity.PixelBoxes is { } pixels)
+                {
+                    var p = pixels[i];
+                    text.Append($"  pixels ({p[0]:0}, {p[1]:0}, {p[2]:0}, {p[3]:0})");
+                }
+                text.Append('\n');
+            }
+        }
+        return text.ToString();
+    }
+
+    private static void WriteInts(Utf8JsonWriter json, string name, IReadOnlyList<int> values)
+    {
+        json.WriteStartArray(name);
+        foreach (var value in values)
+        {
+            json.WriteNumberValue(value);
+        }
+        json.WriteEndArray();
+    }
+
+    private static void WriteBoxes(Utf8JsonWriter json, string name, IReadOnlyList<double[]> boxes)
+    {
+        json.WriteStartArray(name);
+        foreach (var box in boxes)
+        {
+            json.WriteStartArray();
+            foreach (var v in box)
+            {
+                json.WriteNumberValue(v);
+            }
+            json.WriteEndArray();
+        }
+        json.WriteEndArray();
+    }
+}
