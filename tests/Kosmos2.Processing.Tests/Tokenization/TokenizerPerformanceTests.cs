@@ -6,15 +6,12 @@ using Xunit.Abstractions;
 namespace Kosmos2.Processing.Tests.Tokenization;
 
 /// <summary>
-/// Load and encode cost at real scale (a synthetic 64,000-piece model). Targets: encode of a ~100-char prompt
-/// well under 1 ms, load well under 1 s. The asserted bounds are looser (Debug builds run unoptimised and the
-/// machines are shared and noisy); measured numbers are written to the test output.
+/// A real-scale model (a synthetic 64,000-piece model) loads with the real layout and encodes. Load and encode
+/// times are written to the test output only: timing belongs in benchmarks, not in assertions on a shared machine
+/// (targets: encode of a ~100-char prompt well under 1 ms, load well under 1 s).
 /// </summary>
-[Trait("Category", "Performance")]
 public sealed class TokenizerPerformanceTests(ITestOutputHelper output)
 {
-    private const double EncodeBoundMs = 2.0;
-
     private const string Prompt = "<grounding> An image of<phrase> a snowman</phrase><object><patch_index_0044><patch_index_0863></object> warming himself by a fire.";
 
     [Theory]
@@ -43,8 +40,6 @@ public sealed class TokenizerPerformanceTests(ITestOutputHelper output)
 
             var perEncode = TimeEncode(tokenizer, Prompt);
             output.WriteLine($"{modelType}: load {loadMs:F1} ms (best of 3), encode {Prompt.Length} chars {perEncode * 1000:F1} µs");
-            Assert.True(loadMs < 2000, $"load took {loadMs} ms");
-            Assert.True(perEncode < EncodeBoundMs, $"encode took {perEncode} ms");
         }
         finally
         {
@@ -62,7 +57,6 @@ public sealed class TokenizerPerformanceTests(ITestOutputHelper output)
             load.Stop();
             var perEncode = TimeEncode(tokenizer, Prompt);
             output.WriteLine($"{tokenizer.ModelType}: load {load.Elapsed.TotalMilliseconds:F1} ms, encode {perEncode * 1000:F1} µs");
-            Assert.True(perEncode < EncodeBoundMs, $"encode took {perEncode} ms");
         }
     }
 
