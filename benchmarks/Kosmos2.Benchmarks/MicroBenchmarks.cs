@@ -35,6 +35,11 @@ internal static class MicroBenchmarks
                 Layouts(8192, 2048, [1, 4, 16]);
                 Layouts(2048, 8192, [1, 4, 16]);
             }
+            if (what is "micro" or "micro-f32")
+            {
+                Layouts(6144, 2048, [1, 4, 16], ScalarType.Float32);
+                Layouts(2048, 2048, [1, 16], ScalarType.Float32);
+            }
             if (what is "micro" or "micro-attn")
             {
                 AttentionShapes();
@@ -53,10 +58,9 @@ internal static class MicroBenchmarks
     /// The candidate decode-time product forms, bias included, over the nn.Linear [out, in] weight. Candidates are
     /// interleaved iteration by iteration so a change in the machine's load hits them all alike.
     /// </summary>
-    private static void Layouts(long outFeatures, long inFeatures, int[] batches)
+    private static void Layouts(long outFeatures, long inFeatures, int[] batches, ScalarType dtype = ScalarType.BFloat16)
     {
         using var scope = NewDisposeScope();
-        var dtype = ScalarType.BFloat16;
         var w = torch.randn(outFeatures, inFeatures, dtype: dtype) * 0.02;
         var bias = torch.randn(outFeatures, dtype: dtype);
         var biasColumn = bias.unsqueeze(1);
@@ -74,7 +78,7 @@ internal static class MicroBenchmarks
             var times = Interleaved(15, cases.Select(c => c.Op).ToArray());
             for (var i = 0; i < cases.Count; i++)
             {
-                Console.WriteLine($"bf16 m={m,-3} [{outFeatures},{inFeatures}] {cases[i].Name,-28}: {times[i],7:F3} ms = {mb / times[i],5:F1} GB/s");
+                Console.WriteLine($"{dtype} m={m,-3} [{outFeatures},{inFeatures}] {cases[i].Name,-28}: {times[i],7:F3} ms = {mb / times[i],5:F1} GB/s");
             }
         }
     }

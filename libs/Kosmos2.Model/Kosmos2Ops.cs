@@ -35,14 +35,15 @@ internal static class Kosmos2Ops
     /// runs, 2 threads): [8192, 2048] at m = 1 linear 1.38 ms (24 GB/s) vs mv 1.00 ms (33 GB/s); [6144, 2048] 1.05 vs
     /// 0.80 ms; at m = 16 linear 1.29 vs addmm 0.99 ms; 1 thread the same ratios (12 → 17 GB/s). A wide weight
     /// ([2048, 8192] fc2) is the other way round (linear 1.37 ms, mv 1.73 ms), as is m ≥ 71 (a tie), so those keep
-    /// <c>linear</c>.
+    /// <c>linear</c>. float32 keeps <c>linear</c> too: there mv ties (22 GB/s at 1 thread, [6144, 2048]) and addmm loses at
+    /// m = 4 (4.7 → 6.1 ms) while winning at m = 16 (10.1 → 7.2 ms) — no rule worth the risk for a non-serving dtype.
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
     {
         var outFeatures = weight.shape[0];
         var inFeatures = weight.shape[1];
         var rows = x.NumberOfElements / inFeatures;
-        if (outFeatures < inFeatures || rows > WeightMajorMaxRows || x.dtype != weight.dtype)
+        if (outFeatures < inFeatures || rows > WeightMajorMaxRows || weight.dtype != ScalarType.BFloat16 || x.dtype != weight.dtype)
         {
             return nn.functional.linear(x, weight, bias);
         }
