@@ -15,35 +15,17 @@ var results = new List<(string Name, double Value, string Unit)>();
 void Report(string name, double value, string unit)
 {
     results.Add((name, value, unit));
-    Console.WriteLine($"  {name} = {value:F2} {unit}");
+    Console.WriteLine($"  {name} = {value:F2} {unit}  (load average {File.ReadAllText("/proc/loadavg").Split(' ')[0]})");
 }
 Console.WriteLine($"torch threads: {torch.get_num_threads()}, cores: {Environment.ProcessorCount}");
 
-if (only == "micro")
+if (only.StartsWith("micro", StringComparison.Ordinal))
 {
-    // Which batch-1 product layout streams bf16 weights fastest (profile before optimising).
-    foreach (var dt in new[] { ScalarType.BFloat16, ScalarType.Float32 })
-    {
-        using var w = torch.randn(8192, 2048, dtype: dt); // [out, in] as stored
-        using var wt = w.t().contiguous(); // [in, out]
-        using var x = torch.randn(1, 2048, dtype: dt);
-        var mb = w.NumberOfElements * w.ElementSize / 1e6;
-        foreach (var (name, op) in new (string, Action)[]
-        {
-            ("linear", () => nn.functional.linear(x, w).Dispose()),
-            ("matmul_w_xT", () => torch.matmul(w, x.t()).Dispose()),
-            ("mv", () => torch.mv(w, x[0]).Dispose()),
-            ("matmul_x_wt", () => torch.matmul(x, wt).Dispose()),
-        })
-        {
-            var ms = Median(15, op);
-            Console.WriteLine($"{dt} {name}: {ms:F3} ms = {mb / ms:F1} GB/s");
-        }
-    }
+    Kosmos2.Benchmarks.MicroBenchmarks.Run(only);
     return;
 }
 var bandwidth = Bandwidth();
-Report("read_bandwidth", bandwidth, "GB/s");
+Report("memory_read_bandwidth_gbps", bandwidth, "GB/s");
 
 foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float32 : ScalarType.BFloat16))
 {
@@ -51,19 +33,20 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
     Console.WriteLine($"[{tag}] building the full-size model with random weights…");
     var build = Stopwatch.StartNew();
     using var model = Kosmos2Model.CreateRandom(Kosmos2Config.Default, dtype, torch.CPU, seed: 1234);
-    Console.WriteLine($"[{tag}] built in {build.Elapsed.TotalSeconds:F1} s");
+    Console.WriteLine($"[{tag}] built in {build.Elapsed.TotalSeconds:F1} s; vision encode…");
 
     using var noGrad = torch.no_grad();
     using var pixels = torch.randn(1, 3, 224, 224, generator: new Generator(7));
-    var vision = Median(3, () => { using var s = NewDisposeScope(); model.EncodeImages(pixels); });
-    Report($"{tag}_vision_encode_b1", vision, "ms");
+    var vision = Median(5, () => { using var s = NewDisposeScope(); model.EncodeImages(pixels); });
+    Report($"vision_encode_{tag}_ms", vision, "ms");
 
     using var image = model.EncodeImages(pixels).DetachFromDisposeScope();
     long[] prompt = [0, 64003, .. Enumerable.Range(4, 64).Select(i => (long)i), 64004, 64012, 712, 1648, 9]; // 71 tokens
     const int Slots = 16;
     using var cache = model.CreateKvCache(Slots, 128);
-    var prefill = Median(3, () => { using var s = NewDisposeScope(); model.Prefill(cache, 0, prompt, 0, image); });
-    Report($"{tag}_prefill_71", prefill, "ms");
+    Console.WriteLine($"[{tag}] prefill of {prompt.Length} tokens…");
+    var prefill = Median(5, () => { using var s = NewDisposeScope(); model.Prefill(cache, 0, prompt, 0, image); });
+    Report($"prefill71_{tag}_ms", prefill, "ms");
     for (var layer = 0; layer < cache.Layers; layer++)
     {
         var (k, v) = cache.Layer(layer);
@@ -75,28 +58,23 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
     }
     foreach (var batch in new[] { 1, 4, 16 })
     {
+        Console.WriteLine($"[{tag}] decode steps at batch {batch}…");
         var slots = Enumerable.Range(0, batch).ToArray();
         var tokens = Enumerable.Repeat(712L, batch).ToArray();
         var positions = Enumerable.Repeat(prompt.Length, batch).ToArray(); // rewrites index 71: constant ~72-token context
-        var step = Median(7, () => { using var s = NewDisposeScope(); model.DecodeStep(cache, slots, tokens, positions); });
-        Report($"{tag}_decode_step_b{batch}", step, "ms");
-        if (batch == 1)
+        var step = Median(11, () => { using var s = NewDisposeScope(); model.DecodeStep(cache, slots, tokens, positions); });
+        Report($"decode_b{batch}_{tag}_ms", step, "ms");
+        if (batch == 1 && dtype == ScalarType.BFloat16)
         {
-            // Weights streamed per step: every text parameter once (lm_head is embed_tokens: count it once).
+            // Weights streamed per step: every text parameter once (lm_head is embed_tokens: count it once; the fused
+            // q/k/v parameters are [D, D] views of one [3D, D] tensor, so by name they add up to it exactly once).
             var textBytes = model.TextDecoder.named_parameters().Where(p => p.name != "lm_head.weight")
                 .Sum(p => p.parameter.NumberOfElements * p.parameter.ElementSize);
             var floor = textBytes / (bandwidth * 1e9) * 1e3;
-            Report($"{tag}_decode_floor_b1", floor, "ms");
-            Report($"{tag}_decode_b1_over_floor", step / floor, "x");
+            Report("decode_b1_floor_ms", floor, "ms");
+            Report("decode_b1_over_floor_ratio", step / floor, "x");
         }
     }
-
-    // Profile: the lm_head product of one batch-1 step alone.
-    var d = model.Config.Text.EmbedDim;
-    using var x1 = torch.randn(1, 1, d, dtype: dtype);
-    var embed = model.TextDecoder.LmHead.weight!;
-    Report($"{tag}_lm_head_b1", Median(7, () => { using var s = NewDisposeScope(); nn.functional.linear(x1, embed); }), "ms");
-
 }
 
 Console.WriteLine();

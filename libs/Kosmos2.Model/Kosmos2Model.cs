@@ -37,6 +37,7 @@ public sealed class Kosmos2Model : IDisposable
         DType = dtype;
         Device = device;
         module.eval();
+        module.TextModel.PrepareForInference();
     }
 
     public Kosmos2ForConditionalGeneration Module { get; }

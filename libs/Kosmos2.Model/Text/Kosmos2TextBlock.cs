@@ -33,6 +33,9 @@ public sealed class Kosmos2TextBlock : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>See <see cref="KosmosTextAttention.FuseQkv"/>.</summary>
+    internal void FuseQkv() => _selfAttn.FuseQkv();
+
     /// <summary>[B, T, D] → [B, T, D], reading and writing layer <paramref name="layer"/> of the cache.</summary>
     internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, DecoderBatch batch, Tensor? mask)
     {

@@ -29,8 +29,8 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.gelu(_fc1.forward(hidden)); // exact erf GELU
+        var h = nn.functional.gelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias)); // exact erf GELU
         h = Kosmos2Ops.LayerNorm(h, _ffnLayernorm);
-        return _fc2.forward(h).MoveToOuterDisposeScope();
+        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias).MoveToOuterDisposeScope();
     }
 }

@@ -66,6 +66,15 @@ public sealed class Kosmos2TextTransformer : nn.Module
         return (x + positions).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Fuses each block's q/k/v projections (see <see cref="KosmosTextAttention.FuseQkv"/>); idempotent.</summary>
+    internal void FuseQkv()
+    {
+        foreach (var block in _layers)
+        {
+            block.FuseQkv();
+        }
+    }
+
     /// <summary>
     /// Runs the blocks over x [B, T, D] through the cache; returns the final-normed hidden states [B, T, D].
     /// <paramref name="keyPadding"/> [B, L] (1 = attend, 0 = padding key) reproduces HF's attention_mask.
