@@ -127,4 +127,24 @@ public sealed class LifecycleTests
         var (tokens, _, _) = await worker.GenerateAsync(LongRequest(3));
         Assert.Equal(3, tokens.Count);
     }
+
+    [Fact]
+    public async Task Health_reports_not_serving_while_work_is_pending_and_the_loop_counts_as_stalled()
+    {
+        // A stall timeout of 0 s makes any pending work count as "not advanced in time": health must follow the
+        // engine's progress probe, NOT_SERVING while it trips and SERVING again once the work is done.
+        await using var worker = await DecoderWorkerHost.StartAsync(new Dictionary<string, string> { ["Decoder__StallTimeoutSeconds"] = "0" });
+        var health = new Grpc.Health.V1.Health.HealthClient(worker.Process.Channel);
+        using var call = worker.Client.Generate(LongRequest(200));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+
+        var during = await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest());
+        Assert.Equal(Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.NotServing, during.Status);
+
+        while (await call.ResponseStream.MoveNext(CancellationToken.None))
+        {
+        }
+        await Poll.UntilAsync(async () => (await health.CheckAsync(new Grpc.Health.V1.HealthCheckRequest())).Status
+            == Grpc.Health.V1.HealthCheckResponse.Types.ServingStatus.Serving, TimeSpan.FromSeconds(10), "SERVING after the work drained");
+    }
 }
