@@ -29,7 +29,7 @@ public sealed class ManifestTests
         "Vision__ModelDir", "Vision__DType", "Vision__Device", "Vision__MaxBatch",
         "Decoder__ModelDir", "Decoder__DType", "Decoder__Device", "Decoder__MaxRunning", "Decoder__MaxWaiting",
         "Decoder__MaxSequenceTokens",
-        "Gateway__VisionWorkers", "Gateway__DecoderWorkers", "Auth__ApiKeysFile",
+        "Gateway__TokenizerDir", "Gateway__VisionWorkers", "Gateway__DecoderWorkers", "Auth__ApiKeysFile",
     };
 
     public static TheoryData<string> Targets() => [.. RenderedManifest.DiscoverTargets()];
@@ -283,31 +283,35 @@ public sealed class ManifestTests
 
     [Theory]
     [MemberData(nameof(Targets))]
-    public void Workers_read_the_model_folder_read_only_and_the_gateway_reads_api_keys_from_a_secret_file(string target)
+    public void Services_read_the_model_folder_read_only_and_the_gateway_reads_api_keys_from_a_secret_file(string target)
     {
         var manifest = RenderedManifest.For(target);
         foreach (var worker in Workers)
         {
             var workload = manifest.Workload(worker);
-            var container = workload.MainContainer;
-            var mount = Assert.Single(container.Node["volumeMounts"]!.AsArray().OfType<JsonObject>(), m => m["mountPath"]!.ToString() == ModelPath);
-            Assert.True(mount["readOnly"]?.GetValue<bool>() == true, $"{target}: {worker} mounts the model writable");
-            Assert.Equal(ModelPath, manifest.Environment(container).Single(kv => kv.Key.EndsWith("__ModelDir", StringComparison.Ordinal)).Value);
-
-            var volume = Volume(workload, mount["name"]!.ToString());
-            if (volume["persistentVolumeClaim"] is { } claim)
+            AssertModelMountedReadOnly(manifest, workload, "__ModelDir");
+            if (ModelVolume(workload)["emptyDir"] is { } emptyDir)
             {
-                Assert.NotNull(manifest.Get("PersistentVolumeClaim", claim["claimName"]!.ToString()));
-            }
-            else
-            {
-                // The download alternative: an init container fills the pod's own volume before the worker starts.
-                Assert.NotNull(volume["emptyDir"]);
-                Assert.Contains(workload.Containers, c => c.IsInit && c.Node["volumeMounts"]!.AsArray().Any(m => m!["name"]!.ToString() == mount["name"]!.ToString()));
+                // A worker's own download holds the ~6.7 GB float32 checkpoint.
+                Assert.True(KubeSemantics.Quantity(emptyDir["sizeLimit"]!.ToString()) >= 7m * 1024 * 1024 * 1024,
+                    $"{target}: {worker}'s model emptyDir cannot hold the weights");
             }
         }
 
+        // The gateway reads only the tokenizer from the same folder: the same read-only mount, and where it downloads
+        // its own copy, a volume far too small for the weights, filled without them.
         var gatewayWorkload = manifest.Workload("gateway");
+        AssertModelMountedReadOnly(manifest, gatewayWorkload, "Gateway__TokenizerDir");
+        if (ModelVolume(gatewayWorkload)["emptyDir"] is { } tokenizerDir)
+        {
+            Assert.True(KubeSemantics.Quantity(tokenizerDir["sizeLimit"]?.ToString() ?? "0") is > 0 and <= 256m * 1024 * 1024,
+                $"{target}: the gateway's tokenizer emptyDir must be bounded well below the weights' size");
+            var downloads = string.Join('\n', gatewayWorkload.Containers.Where(c => c.IsInit)
+                .SelectMany(c => c.Node["args"]?.AsArray() ?? []).Select(a => a!.ToString()));
+            Assert.Contains("sentencepiece.bpe.model", downloads, StringComparison.Ordinal);
+            Assert.DoesNotContain("safetensors", downloads, StringComparison.Ordinal);
+        }
+
         var gateway = gatewayWorkload.MainContainer;
         var keysFile = manifest.Environment(gateway)["Auth__ApiKeysFile"];
         Assert.Equal("/etc/kosmos2/api-keys/keys.json", keysFile);
@@ -340,6 +344,34 @@ public sealed class ManifestTests
         Assert.True(limit > 2m * 1024 * 1024 * 1024, $"{target}: redis memory limit {limit} B does not exceed maxmemory 2 GB");
         Assert.NotNull(manifest.Get("Service", "redis"));
     }
+
+    /// <summary>The main container mounts the model folder read-only at <see cref="ModelPath"/>, the setting that ends
+    /// with <paramref name="settingSuffix"/> points at it, and the volume is the PVC or an emptyDir an init container fills.</summary>
+    private static void AssertModelMountedReadOnly(RenderedManifest manifest, Workload workload, string settingSuffix)
+    {
+        var where = $"{manifest.Target}: {workload.Name}";
+        var container = workload.MainContainer;
+        var mount = Assert.Single(container.Node["volumeMounts"]!.AsArray().OfType<JsonObject>(), m => m["mountPath"]!.ToString() == ModelPath);
+        Assert.True(mount["readOnly"]?.GetValue<bool>() == true, $"{where} mounts the model writable");
+        Assert.Equal(ModelPath, manifest.Environment(container).Single(kv => kv.Key.EndsWith(settingSuffix, StringComparison.Ordinal)).Value);
+
+        var volume = Volume(workload, mount["name"]!.ToString());
+        if (volume["persistentVolumeClaim"] is { } claim)
+        {
+            Assert.True(claim["readOnly"]?.GetValue<bool>() == true, $"{where} claims the model volume writable");
+            Assert.NotNull(manifest.Get("PersistentVolumeClaim", claim["claimName"]!.ToString()));
+        }
+        else
+        {
+            // The download alternative: an init container fills the pod's own volume before the service starts.
+            Assert.True(volume["emptyDir"] is not null, $"{where}: the model volume is neither the PVC nor an emptyDir");
+            Assert.Contains(workload.Containers, c => c.IsInit && c.Node["volumeMounts"]!.AsArray().Any(m => m!["name"]!.ToString() == mount["name"]!.ToString()));
+        }
+    }
+
+    private static JsonObject ModelVolume(Workload workload) =>
+        Volume(workload, Assert.Single(workload.MainContainer.Node["volumeMounts"]!.AsArray().OfType<JsonObject>(),
+            m => m["mountPath"]!.ToString() == ModelPath)["name"]!.ToString());
 
     private static JsonObject Volume(Workload workload, string name) =>
         Assert.Single(workload.PodSpec["volumes"]!.AsArray().OfType<JsonObject>(), v => v["name"]!.ToString() == name);

@@ -69,6 +69,44 @@ public sealed class ServiceProcess : IAsyncDisposable
         return service;
     }
 
+    /// <summary>
+    /// Starts <paramref name="assemblyPath"/> with exactly <paramref name="environment"/> as its configuration, as a pod
+    /// gets it from its manifest: nothing is added (not even <c>Service__Host</c>), and configuration this test process
+    /// inherited (<c>Section__Key</c>, <c>OTEL_*</c>, <c>ASPNETCORE_*</c>, the host's <c>DOTNET_ENVIRONMENT</c>/URLs)
+    /// is removed so it cannot fill in what the manifest left out. The gRPC port is <c>Service__Port</c>, which
+    /// must therefore be given (on loopback: <c>Service__Host=127.0.0.1</c>).
+    /// </summary>
+    public static ServiceProcess StartWithExactEnvironment(string name, string assemblyPath, IReadOnlyDictionary<string, string> environment)
+    {
+        if (!environment.TryGetValue("Service__Port", out var portText) || !int.TryParse(portText, out var port))
+        {
+            throw new ArgumentException($"{name}: the environment sets no numeric Service__Port.", nameof(environment));
+        }
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = Path.GetDirectoryName(assemblyPath)!,
+        };
+        start.ArgumentList.Add(assemblyPath);
+        foreach (var key in start.Environment.Keys.Where(IsInheritedConfiguration).ToList())
+        {
+            start.Environment.Remove(key);
+        }
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+        var process = Process.Start(start) ?? throw new InvalidOperationException($"{name} did not start.");
+        var service = new ServiceProcess(name, process, port);
+        process.OutputDataReceived += (_, e) => service.Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => service.Keep(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return service;
+    }
+
     /// <summary>Waits until <c>grpc.health.v1.Health/Check</c> answers SERVING.</summary>
     public async Task WaitHealthyAsync(TimeSpan timeout)
     {
@@ -129,6 +167,14 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
         }
     }
+
+    /// <summary>Inherited variables that ASP.NET Core or OpenTelemetry would read as configuration: "__" is a section
+    /// separator (also under the DOTNET_/ASPNETCORE_ prefixes), and the host reads its environment name and URLs.</summary>
+    private static bool IsInheritedConfiguration(string key) =>
+        key.Contains("__", StringComparison.Ordinal)
+        || key.StartsWith("OTEL_", StringComparison.Ordinal)
+        || key.StartsWith("ASPNETCORE_", StringComparison.Ordinal)
+        || key is "DOTNET_ENVIRONMENT" or "DOTNET_URLS" or "DOTNET_HTTP_PORTS" or "DOTNET_HTTPS_PORTS" or "DOTNET_CONTENTROOT";
 
     [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static extern int Kill(int pid, int signal);
