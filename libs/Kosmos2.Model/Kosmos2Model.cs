@@ -52,8 +52,9 @@ public sealed class Kosmos2Model : IDisposable
     public Kosmos2TextForCausalLM TextDecoder => Module.TextModel;
 
     /// <summary>Loads a HF checkpoint folder (see <see cref="Kosmos2Checkpoint.Load"/>).</summary>
-    public static Kosmos2Model Load(string directory, ScalarType dtype, Device device, IProgress<string>? progress = null) =>
-        Kosmos2Checkpoint.Load(directory, dtype, device, progress);
+    public static Kosmos2Model Load(string directory, ScalarType dtype, Device device, IProgress<string>? progress = null,
+        Kosmos2Parts parts = Kosmos2Parts.All) =>
+        Kosmos2Checkpoint.Load(directory, dtype, device, progress, parts);
 
     /// <summary>
     /// A model with TorchSharp's default random initialisation, seeded (benchmarks, smoke tests: meaningless text, real
