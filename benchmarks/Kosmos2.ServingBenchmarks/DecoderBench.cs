@@ -20,7 +20,7 @@ internal static class DecoderBench
     public static async Task RunAsync(BenchOptions options, Figures figures)
     {
         var tokens = options.Int("tokens", 24);
-        var reps = options.Int("reps", 2);
+        var reps = options.Int("reps", 3);
         var mixedRequests = options.Int("mixed-requests", 32);
         var mixedGapMs = options.Int("mixed-gap-ms", 250);
         var seed = options.Int("seed", 42);
@@ -44,50 +44,51 @@ internal static class DecoderBench
         // Warm-up: the gRPC connection and one short request (the worker warmed its own model already).
         await RunStreamAsync(client, prompt.Request(4, ignoreEos: true), Stopwatch.StartNew());
 
-        var decodeRates = new Dictionary<int, double>();
-        var endToEndRates = new Dictionary<int, double>();
-        foreach (var streams in levels)
+        // Levels interleaved within each round (1, 4, 16, 1, 4, 16, …) and ratios taken per round: the machine's load
+        // swings over minutes, so only measurements next to each other compare.
+        var steady = levels.ToDictionary(l => l, _ => new List<double>());
+        var endToEnd = levels.ToDictionary(l => l, _ => new List<double>());
+        for (var rep = 0; rep < reps; rep++)
         {
-            var steady = new List<double>();
-            var endToEnd = new List<double>();
-            for (var rep = 0; rep < reps; rep++)
+            foreach (var streams in levels)
             {
                 var clock = Stopwatch.StartNew();
                 var traces = await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => RunStreamAsync(client, prompt.Request(tokens, ignoreEos: true), clock)));
                 var total = traces.Sum(t => t.Tokens);
                 var e2e = total / traces.Max(t => t.EndS);
                 var decode = SteadyDecodeRate(traces);
-                endToEnd.Add(e2e);
-                steady.Add(decode);
-                Progress.Log($"{streams,2} streams rep {rep + 1}/{reps}: {total} tokens in {traces.Max(t => t.EndS):F1} s = {e2e:F2} tok/s end to end, "
+                endToEnd[streams].Add(e2e);
+                steady[streams].Add(decode);
+                Progress.Log($"round {rep + 1}/{reps}, {streams,2} streams: {total} tokens in {traces.Max(t => t.EndS):F1} s = {e2e:F2} tok/s end to end, "
                     + $"{decode:F2} tok/s while all {streams} decode (step ≈ {streams / decode * 1000:F0} ms); load {LoadAverage.Now()}");
             }
-            decodeRates[streams] = Stats.Median(steady);
-            endToEndRates[streams] = Stats.Median(endToEnd);
-            figures.Add($"decode_tokens_per_s_{streams}_streams", decodeRates[streams], "tok/s");
-            figures.Add($"e2e_tokens_per_s_{streams}_streams", endToEndRates[streams], "tok/s");
         }
-        if (decodeRates.TryGetValue(1, out var decodeOne))
+        foreach (var streams in levels)
+        {
+            figures.Add($"decode_tokens_per_s_{streams}_streams", Stats.Median(steady[streams]), "tok/s");
+            figures.Add($"e2e_tokens_per_s_{streams}_streams", Stats.Median(endToEnd[streams]), "tok/s");
+        }
+        if (levels.Contains(1))
         {
             foreach (var streams in levels.Where(s => s > 1))
             {
-                figures.Add($"decode_speedup_{streams}_vs_1_streams", decodeRates[streams] / decodeOne, "x");
-                figures.Add($"e2e_speedup_{streams}_vs_1_streams", endToEndRates[streams] / endToEndRates[1], "x");
+                figures.Add($"decode_speedup_{streams}_vs_1_streams", Stats.Median(steady[streams].Zip(steady[1], (n, one) => n / one)), "x (median of per-round ratios)");
+                figures.Add($"e2e_speedup_{streams}_vs_1_streams", Stats.Median(endToEnd[streams].Zip(endToEnd[1], (n, one) => n / one)), "x (median of per-round ratios)");
             }
         }
 
         if (mixedRequests > 0)
         {
-            await MixedAsync(client, prompt, mixedRequests, mixedGapMs, seed, (int)info.MaxRunning, figures);
+            await MixedAsync(client, prompt, mixedRequests, mixedGapMs, seed, (int)info.MaxRunning, options.Int("mixed-reps", 1), figures);
         }
     }
 
     /// <summary>
-    /// Same requests (lengths uniform 8–128, exponential gaps), twice: continuous = each sent at its arrival, the worker
+    /// Same requests (lengths uniform 8–128, exponential gaps), <paramref name="reps"/> rounds of two: continuous = each sent at its arrival, the worker
     /// batches as it likes; static = batches of <paramref name="batch"/> sent together once the last member has arrived
     /// and the previous batch's longest member has finished.
     /// </summary>
-    private static async Task MixedAsync(DecoderClient client, SyntheticPrompt prompt, int count, int gapMs, int seed, int batch, Figures figures)
+    private static async Task MixedAsync(DecoderClient client, SyntheticPrompt prompt, int count, int gapMs, int seed, int batch, int reps, Figures figures)
     {
         var random = new Random(seed);
         var lengths = Enumerable.Range(0, count).Select(_ => random.Next(8, 129)).ToArray();
@@ -99,40 +100,60 @@ internal static class DecoderBench
         var totalTokens = lengths.Sum();
         Progress.Log($"mixed workload: {count} requests, {totalTokens} new tokens, arrivals over {arrivals[^1]:F1} s, static batches of {batch}");
 
-        Progress.Log("mixed / continuous: each request sent at its arrival time …");
+        var continuousRates = new List<double>();
+        var staticRates = new List<double>();
+        var continuousLatency = new List<double>();
+        var staticLatency = new List<double>();
+        for (var rep = 0; rep < reps; rep++)
+        {
+            // Alternate which goes first, so a drift in machine load does not favour one.
+            foreach (var mode in rep % 2 == 0 ? new[] { "continuous", "static" } : ["static", "continuous"])
+            {
+                var traces = mode == "continuous"
+                    ? await ContinuousAsync(client, prompt, lengths, arrivals)
+                    : await StaticAsync(client, prompt, lengths, arrivals, batch);
+                var wall = traces.Max(t => t.EndS);
+                var rate = traces.Sum(t => t.Tokens) / wall;
+                // Latency from arrival (not from when static batching let the request in): what a user waits.
+                var latency = Stats.Median(traces.Select((t, i) => t.EndS - arrivals[i]));
+                (mode == "continuous" ? continuousRates : staticRates).Add(rate);
+                (mode == "continuous" ? continuousLatency : staticLatency).Add(latency);
+                Progress.Log($"mixed round {rep + 1}/{reps} {mode,-10}: {traces.Sum(t => t.Tokens)} tokens in {wall:F1} s = {rate:F2} tok/s, median latency {latency:F1} s; load {LoadAverage.Now()}");
+            }
+        }
+        figures.Add("mixed_total_new_tokens", totalTokens, "tokens");
+        figures.Add("mixed_continuous_tokens_per_s", Stats.Median(continuousRates), "tok/s");
+        figures.Add("mixed_static_tokens_per_s", Stats.Median(staticRates), "tok/s");
+        figures.Add("mixed_continuous_vs_static", Stats.Median(continuousRates.Zip(staticRates, (c, s) => c / s)), "x");
+        figures.Add("mixed_continuous_median_latency", Stats.Median(continuousLatency), "s");
+        figures.Add("mixed_static_median_latency", Stats.Median(staticLatency), "s");
+    }
+
+    /// <summary>Each request sent at its arrival time; the worker batches as it likes.</summary>
+    private static async Task<StreamTrace[]> ContinuousAsync(DecoderClient client, SyntheticPrompt prompt, int[] lengths, double[] arrivals)
+    {
         var clock = Stopwatch.StartNew();
-        var continuous = await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+        return await Task.WhenAll(Enumerable.Range(0, lengths.Length).Select(async i =>
         {
             await DelayUntil(clock, arrivals[i]);
             return await RunStreamAsync(client, prompt.Request(lengths[i], ignoreEos: true), clock);
         }));
-        var continuousWall = continuous.Max(t => t.EndS);
-        Progress.Log($"mixed / continuous: {continuous.Sum(t => t.Tokens)} tokens in {continuousWall:F1} s; load {LoadAverage.Now()}");
+    }
 
-        Progress.Log("mixed / static: batches started together, the next one after the previous batch's longest member …");
-        clock = Stopwatch.StartNew();
-        var statics = new List<StreamTrace>();
-        for (var start = 0; start < count; start += batch)
+    /// <summary>Batches sent together once their last member has arrived and the previous batch's longest member finished.</summary>
+    private static async Task<StreamTrace[]> StaticAsync(DecoderClient client, SyntheticPrompt prompt, int[] lengths, double[] arrivals, int batch)
+    {
+        var clock = Stopwatch.StartNew();
+        var traces = new List<StreamTrace>();
+        for (var start = 0; start < lengths.Length; start += batch)
         {
-            var members = Enumerable.Range(start, Math.Min(batch, count - start)).ToArray();
+            var members = Enumerable.Range(start, Math.Min(batch, lengths.Length - start)).ToArray();
             await DelayUntil(clock, arrivals[members[^1]]);
             var began = clock.Elapsed.TotalSeconds;
-            statics.AddRange(await Task.WhenAll(members.Select(i => RunStreamAsync(client, prompt.Request(lengths[i], ignoreEos: true), clock))));
-            Progress.Log($"  static batch {start / batch + 1}: {members.Length} requests, longest {members.Max(i => lengths[i])} tokens, {clock.Elapsed.TotalSeconds - began:F1} s");
+            traces.AddRange(await Task.WhenAll(members.Select(i => RunStreamAsync(client, prompt.Request(lengths[i], ignoreEos: true), clock))));
+            Progress.Log($"  static batch {(start / batch) + 1}: {members.Length} requests, longest {members.Max(i => lengths[i])} tokens, {clock.Elapsed.TotalSeconds - began:F1} s");
         }
-        var staticWall = statics.Max(t => t.EndS);
-        Progress.Log($"mixed / static: {statics.Sum(t => t.Tokens)} tokens in {staticWall:F1} s; load {LoadAverage.Now()}");
-
-        // Latency from arrival (not from when static batching let the request in): what a user waits.
-        double MedianLatency(IReadOnlyList<StreamTrace> traces) => Stats.Median(traces.Select((t, i) => t.EndS - arrivals[i]));
-        var continuousRate = continuous.Sum(t => t.Tokens) / continuousWall;
-        var staticRate = statics.Sum(t => t.Tokens) / staticWall;
-        figures.Add("mixed_total_new_tokens", totalTokens, "tokens");
-        figures.Add("mixed_continuous_tokens_per_s", continuousRate, "tok/s");
-        figures.Add("mixed_static_tokens_per_s", staticRate, "tok/s");
-        figures.Add("mixed_continuous_vs_static", continuousRate / staticRate, "x");
-        figures.Add("mixed_continuous_median_latency", MedianLatency(continuous), "s");
-        figures.Add("mixed_static_median_latency", MedianLatency(statics), "s");
+        return [.. traces];
     }
 
     /// <summary>
