@@ -10,9 +10,9 @@ public static class DecoderWorkerExtensions
     public static WebApplicationBuilder AddDecoderWorker(this WebApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(DecoderWorkerOptions.SectionName).Get<DecoderWorkerOptions>() ?? new DecoderWorkerOptions();
-        if (string.IsNullOrWhiteSpace(options.ModelDir))
+        if (string.IsNullOrWhiteSpace(options.ModelDir) && string.IsNullOrWhiteSpace(options.RandomInit))
         {
-            throw new InvalidOperationException("Decoder:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Decoder__ModelDir).");
+            throw new InvalidOperationException("Decoder:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Decoder__ModelDir), or set Decoder:RandomInit for random weights.");
         }
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<EngineHost>();

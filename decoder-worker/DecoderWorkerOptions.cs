@@ -8,6 +8,12 @@ public sealed class DecoderWorkerOptions
     /// <summary>The checkpoint folder (a Hugging Face <c>kosmos-2-patch14-224</c> layout).</summary>
     public string ModelDir { get; set; } = "";
 
+    /// <summary>
+    /// Benchmarks and smoke tests only: build seeded random weights instead of loading <see cref="ModelDir"/>
+    /// (<c>default</c> = full-size published configuration, or a config.json path). Empty: load <see cref="ModelDir"/>.
+    /// </summary>
+    public string RandomInit { get; set; } = "";
+
     /// <summary>Identity reported to clients; defaults to the folder's name.</summary>
     public string ModelId { get; set; } = "";
 

@@ -15,9 +15,9 @@ public static class VisionWorkerExtensions
     public static WebApplicationBuilder AddVisionWorker(this WebApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(VisionWorkerOptions.SectionName).Get<VisionWorkerOptions>() ?? new VisionWorkerOptions();
-        if (string.IsNullOrWhiteSpace(options.ModelDir))
+        if (string.IsNullOrWhiteSpace(options.ModelDir) && string.IsNullOrWhiteSpace(options.RandomInit))
         {
-            throw new InvalidOperationException("Vision:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Vision__ModelDir).");
+            throw new InvalidOperationException("Vision:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Vision__ModelDir), or set Vision:RandomInit for random weights.");
         }
         builder.Services.AddSingleton(options);
         // An image up to the configured limit must reach validation (which names the limit) instead of gRPC's 4 MB default.
@@ -32,8 +32,12 @@ public static class VisionWorkerExtensions
         builder.Services.AddSingleton(sp =>
         {
             var progressLogger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kosmos2.VisionWorker.ModelLoad");
+            if (!string.IsNullOrWhiteSpace(options.RandomInit))
+            {
+                progressLogger.LogWarning("RANDOM WEIGHTS: Vision:RandomInit = '{RandomInit}' builds a seeded random model instead of loading Vision:ModelDir; embeddings are meaningless (benchmarks and smoke tests only).", options.RandomInit);
+            }
             return new EncoderLoop(
-                () => TorchVisionEncoder.Load(options.ModelDir, options.ModelId, options.DType, options.Device, new SynchronousProgress(progressLogger)),
+                () => TorchVisionEncoder.Load(options.ModelDir, options.ModelId, options.DType, options.Device, new SynchronousProgress(progressLogger), options.RandomInit),
                 new EncoderLoopOptions(options.MaxBatch, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs), options.MaxQueue),
                 sp.GetRequiredService<Meter>(),
                 sp.GetRequiredService<ILogger<EncoderLoop>>());

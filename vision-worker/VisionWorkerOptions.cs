@@ -10,6 +10,12 @@ public sealed class VisionWorkerOptions
     /// <summary>The checkpoint folder (a Hugging Face <c>kosmos-2-patch14-224</c> layout).</summary>
     public string ModelDir { get; set; } = "";
 
+    /// <summary>
+    /// Benchmarks and smoke tests only: build seeded random weights instead of loading <see cref="ModelDir"/>
+    /// (<c>default</c> = full-size published configuration, or a config.json path). Empty: load <see cref="ModelDir"/>.
+    /// </summary>
+    public string RandomInit { get; set; } = "";
+
     /// <summary>Identity reported to clients and used in cache keys; defaults to the folder's name.</summary>
     public string ModelId { get; set; } = "";
 

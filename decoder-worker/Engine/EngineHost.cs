@@ -89,7 +89,7 @@ public sealed partial class EngineHost : IDisposable
             var watch = Stopwatch.StartNew();
             var dtype = _options.DType.Trim().ToLowerInvariant() is "float32" or "fp32" ? torch.ScalarType.Float32 : torch.ScalarType.BFloat16;
             var device = Kosmos2Checkpoint.ChooseDevice(_options.Device);
-            var model = Kosmos2Model.Load(_options.ModelDir, dtype, device, progress);
+            var model = LoadModel(dtype, device, progress);
             runner = new TorchModelRunner(model, _options.MaxRunning, _options.MaxSequenceTokens, (duration, batch) =>
             {
                 Interlocked.Exchange(ref _liveTensors, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
@@ -105,7 +105,9 @@ public sealed partial class EngineHost : IDisposable
                 MaxTokensPerStep = Math.Max(_options.MaxTokensPerStep, _options.MaxRunning),
             }, runner);
             _info = new EngineInfo(
-                string.IsNullOrEmpty(_options.ModelId) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.ModelDir))) : _options.ModelId,
+                !string.IsNullOrEmpty(_options.ModelId) ? _options.ModelId
+                    : !string.IsNullOrWhiteSpace(_options.RandomInit) ? RandomModelId(_options.RandomInit.Trim())
+                    : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.ModelDir))),
                 dtype == torch.ScalarType.BFloat16 ? "bfloat16" : "float32",
                 device.ToString(),
                 model.Config.Text.VocabSize,
@@ -133,6 +135,27 @@ public sealed partial class EngineHost : IDisposable
             }
         }
     }
+
+    /// <summary>
+    /// The checkpoint in <see cref="DecoderWorkerOptions.ModelDir"/>, or with <see cref="DecoderWorkerOptions.RandomInit"/>
+    /// (<c>default</c> = full size, else a config.json path or its folder) seeded random weights for benchmarks.
+    /// </summary>
+    private Kosmos2Model LoadModel(torch.ScalarType dtype, torch.Device device, IProgress<string> progress)
+    {
+        var randomInit = _options.RandomInit.Trim();
+        if (randomInit.Length == 0)
+        {
+            return Kosmos2Model.Load(_options.ModelDir, dtype, device, progress);
+        }
+        LogRandomWeights(_logger, randomInit);
+        var config = string.Equals(randomInit, "default", StringComparison.OrdinalIgnoreCase) ? Kosmos2Config.Default : Kosmos2Config.Load(randomInit);
+        return Kosmos2Model.CreateRandom(config, dtype, device, seed: 1234);
+    }
+
+    /// <summary><c>random-default</c>, or <c>random-</c> + the folder holding the config (as the vision worker names it).</summary>
+    private static string RandomModelId(string randomInit) =>
+        string.Equals(randomInit, "default", StringComparison.OrdinalIgnoreCase) ? "random-default"
+            : "random-" + Path.GetFileName(Directory.Exists(randomInit) ? Path.TrimEndingDirectorySeparator(Path.GetFullPath(randomInit)) : Path.GetDirectoryName(Path.GetFullPath(randomInit)));
 
     /// <summary>
     /// One short prefill and three decode steps straight through the runner (not the engine's queue, which may be
@@ -166,6 +189,9 @@ public sealed partial class EngineHost : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Decoder warm: warm-up prefill and 3 decode steps took {Milliseconds:F0} ms")]
     private static partial void LogWarm(ILogger logger, double milliseconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "RANDOM WEIGHTS: Decoder:RandomInit = '{RandomInit}' builds a seeded random model instead of loading Decoder:ModelDir; generated text is meaningless (benchmarks and smoke tests only).")]
+    private static partial void LogRandomWeights(ILogger logger, string randomInit);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Decoder model failed to load")]
     private static partial void LogLoadFailed(ILogger logger, Exception exception);

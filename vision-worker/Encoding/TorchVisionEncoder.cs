@@ -29,16 +29,30 @@ public sealed class TorchVisionEncoder : IVisionEncoder
 
     public ModelIdentity Identity { get; }
 
-    /// <summary>Loads the checkpoint folder in <paramref name="dtype"/> on <paramref name="device"/> ("auto", "cpu", "cuda").</summary>
-    public static TorchVisionEncoder Load(string modelDir, string modelId, string dtype, string device, IProgress<string>? progress)
+    /// <summary>
+    /// Loads the checkpoint folder in <paramref name="dtype"/> on <paramref name="device"/> ("auto", "cpu", "cuda"), or,
+    /// with <paramref name="randomInit"/> set (<c>default</c> or a config.json path), builds seeded random weights instead.
+    /// </summary>
+    public static TorchVisionEncoder Load(string modelDir, string modelId, string dtype, string device, IProgress<string>? progress, string randomInit = "")
     {
         var scalarType = EmbeddingDTypesForTorch.Parse(dtype);
         var chosen = Kosmos2Checkpoint.ChooseDevice(device);
-        var model = Kosmos2Model.Load(modelDir, scalarType, chosen, progress);
+        var random = !string.IsNullOrWhiteSpace(randomInit);
+        Kosmos2Model model;
+        if (random)
+        {
+            model = Kosmos2Model.CreateRandom(RandomInitConfig.Resolve(randomInit), scalarType, chosen, seed: RandomInitConfig.Seed);
+        }
+        else
+        {
+            model = Kosmos2Model.Load(modelDir, scalarType, chosen, progress);
+        }
         var identity = new ModelIdentity
         {
-            ModelId = string.IsNullOrEmpty(modelId) ? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir))) : modelId,
-            Fingerprint = Fingerprint(modelDir),
+            ModelId = !string.IsNullOrEmpty(modelId) ? modelId
+                : random ? RandomInitConfig.ModelId(randomInit)
+                : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDir))),
+            Fingerprint = random ? RandomInitConfig.Fingerprint(randomInit) : Fingerprint(modelDir),
             Dtype = scalarType == ScalarType.BFloat16 ? "bfloat16" : "float32",
             Device = chosen.ToString(),
         };
@@ -103,4 +117,28 @@ internal static class EmbeddingDTypesForTorch
         "bfloat16" or "bf16" => ScalarType.BFloat16,
         _ => throw new ArgumentException($"Unknown dtype '{dtype}': use float32 or bfloat16."),
     };
+}
+
+/// <summary>
+/// <c>Vision:RandomInit</c>: <c>default</c> = the full-size published configuration, anything else = a config.json path
+/// (or its folder). Same name + same seed = same weights, so workers agree on cache keys.
+/// </summary>
+internal static class RandomInitConfig
+{
+    public const long Seed = 1234;
+
+    public static Kosmos2Config Resolve(string name) =>
+        string.Equals(name.Trim(), "default", StringComparison.OrdinalIgnoreCase) ? Kosmos2Config.Default : Kosmos2Config.Load(name.Trim());
+
+    public static string ModelId(string name) =>
+        string.Equals(name.Trim(), "default", StringComparison.OrdinalIgnoreCase) ? "random-default" : "random-" + Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(ConfigFile(name))));
+
+    /// <summary>Over the configuration's text and the seed: another config or seed is another cache namespace.</summary>
+    public static string Fingerprint(string name)
+    {
+        var text = string.Equals(name.Trim(), "default", StringComparison.OrdinalIgnoreCase) ? "default" : File.ReadAllText(ConfigFile(name));
+        return "rnd" + Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes($"{text}\n{Seed}")))[..13];
+    }
+
+    private static string ConfigFile(string name) => Directory.Exists(name.Trim()) ? Path.Combine(name.Trim(), "config.json") : name.Trim();
 }

@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using Kosmos2.Testing;
+
+namespace Kosmos2.ServingBenchmarks;
+
+/// <summary><c>--name value</c> pairs after the subcommand.</summary>
+internal sealed class BenchOptions
+{
+    private readonly Dictionary<string, string> _values = new(StringComparer.OrdinalIgnoreCase);
+
+    public static BenchOptions Parse(IEnumerable<string> args)
+    {
+        var options = new BenchOptions();
+        string? key = null;
+        foreach (var arg in args)
+        {
+            if (arg.StartsWith("--", StringComparison.Ordinal))
+            {
+                key = arg[2..];
+                options._values[key] = "true";
+            }
+            else if (key is not null)
+            {
+                options._values[key] = arg;
+                key = null;
+            }
+        }
+        return options;
+    }
+
+    public int Int(string name, int fallback) => _values.TryGetValue(name, out var v) ? int.Parse(v, System.Globalization.CultureInfo.InvariantCulture) : fallback;
+
+    public string String(string name, string fallback) => _values.TryGetValue(name, out var v) ? v : fallback;
+}
+
+/// <summary>The figures of a run: printed as they are measured, and again as the final <c>name: value unit</c> lines.</summary>
+internal sealed class Figures
+{
+    private readonly List<(string Name, double Value, string Unit)> _figures = [];
+
+    public void Add(string name, double value, string unit)
+    {
+        _figures.Add((name, value, unit));
+        Progress.Log($"  => {name} = {value:0.###} {unit}");
+    }
+
+    public void Print()
+    {
+        Console.WriteLine();
+        foreach (var (name, value, unit) in _figures)
+        {
+            Console.WriteLine($"{name}: {value:0.###} {unit}");
+        }
+    }
+}
+
+/// <summary>Timestamped progress lines (the runs are long; silence looks like a hang).</summary>
+internal static class Progress
+{
+    private static readonly Stopwatch Since = Stopwatch.StartNew();
+
+    public static void Log(string message) => Console.WriteLine($"[{Since.Elapsed.TotalSeconds,7:F1} s] {message}");
+}
+
+internal static class Stats
+{
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        if (sorted.Length == 0)
+        {
+            return double.NaN;
+        }
+        var mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+}
+
+/// <summary>The machine is shared: every figure is read next to the load it was measured under.</summary>
+internal static class LoadAverage
+{
+    public static string Now() => string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+
+    public static double OneMinute() => double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>Starts the built services (Release preferred: this benchmark is normally built with <c>-c Release</c>).</summary>
+internal static class Services
+{
+    public static string Assembly(string projectFolder, string assemblyName)
+    {
+        foreach (var configuration in new[] { "Release", "Debug" })
+        {
+            var path = Path.Combine(RepoPaths.RepoRoot, projectFolder, "bin", configuration, "net10.0", "linux-x64", assemblyName + ".dll");
+            if (File.Exists(path))
+            {
+                return path;
+            }
+        }
+        throw new FileNotFoundException($"{assemblyName} is not built: dotnet build -c Release Kosmos2.Grpc.sln");
+    }
+
+    public static ServiceProcess Start(string name, string projectFolder, string assemblyName, Dictionary<string, string> environment)
+    {
+        var path = Assembly(projectFolder, assemblyName);
+        Progress.Log($"starting {name} ({Path.GetRelativePath(RepoPaths.RepoRoot, path)}) with {string.Join(", ", environment.Where(e => !e.Key.StartsWith("Redis", StringComparison.Ordinal)).Select(e => $"{e.Key}={e.Value}"))}");
+        return ServiceProcess.Start(name, path, environment);
+    }
+
+    public static async Task WaitAsync(params ServiceProcess[] services)
+    {
+        var watch = Stopwatch.StartNew();
+        await Task.WhenAll(services.Select(s => s.WaitHealthyAsync(TimeSpan.FromMinutes(6))));
+        Progress.Log($"{string.Join(", ", services.Select(s => s.Name))} SERVING after {watch.Elapsed.TotalSeconds:F0} s (load {LoadAverage.Now()})");
+    }
+}
