@@ -145,7 +145,7 @@ public sealed partial class EngineHost : IDisposable
         var randomInit = _options.RandomInit.Trim();
         if (randomInit.Length == 0)
         {
-            return Kosmos2Model.Load(_options.ModelDir, dtype, device, progress);
+            return Kosmos2Model.Load(_options.ModelDir, dtype, device, progress, Kosmos2Parts.Text);
         }
         LogRandomWeights(_logger, randomInit);
         var config = string.Equals(randomInit, "default", StringComparison.OrdinalIgnoreCase) ? Kosmos2Config.Default : Kosmos2Config.Load(randomInit);

@@ -45,7 +45,7 @@ public sealed class TorchVisionEncoder : IVisionEncoder
         }
         else
         {
-            model = Kosmos2Model.Load(modelDir, scalarType, chosen, progress);
+            model = Kosmos2Model.Load(modelDir, scalarType, chosen, progress, Kosmos2Parts.Vision);
         }
         var identity = new ModelIdentity
         {
