@@ -149,7 +149,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
     {
         if (request.InputIds.Count == 0)
         {
-            InvalidArgument("input_ids is empty: send the prompt's token ids.");
+            RpcErrors.InvalidArgument("input_ids is empty: send the prompt's token ids.");
         }
         var ids = new int[request.InputIds.Count];
         for (var i = 0; i < ids.Length; i++)
@@ -157,18 +157,18 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
             var id = request.InputIds[i];
             if (id >= (uint)info.VocabSize)
             {
-                InvalidArgument($"input_ids[{i}] = {id} is outside the vocabulary (size {info.VocabSize}).");
+                RpcErrors.InvalidArgument($"input_ids[{i}] = {id} is outside the vocabulary (size {info.VocabSize}).");
             }
             ids[i] = (int)id;
         }
         var stopping = request.Stopping ?? new DecodeStopping();
         if (stopping.MaxNewTokens == 0)
         {
-            InvalidArgument("stopping.max_new_tokens must be > 0.");
+            RpcErrors.InvalidArgument("stopping.max_new_tokens must be > 0.");
         }
         if (ids.Length + (long)stopping.MaxNewTokens > options.MaxSequenceTokens)
         {
-            InvalidArgument($"The prompt ({ids.Length} tokens) + max_new_tokens ({stopping.MaxNewTokens}) exceeds this decoder's {options.MaxSequenceTokens}-token context (Decoder:MaxSequenceTokens).");
+            RpcErrors.InvalidArgument($"The prompt ({ids.Length} tokens) + max_new_tokens ({stopping.MaxNewTokens}) exceeds this decoder's {options.MaxSequenceTokens}-token context (Decoder:MaxSequenceTokens).");
         }
         var stops = stopping.StopSequences.Where(s => s.TokenIds.Count > 0).Select(s => s.TokenIds.Select(t => (int)t).ToArray()).ToList();
 
@@ -178,14 +178,14 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
             embeddings = ToEmbeddings(tensor, info);
             if (request.ImageOffset + embeddings.Rows > ids.Length)
             {
-                InvalidArgument($"image_offset {request.ImageOffset} + {embeddings.Rows} image rows runs past the prompt's {ids.Length} tokens.");
+                RpcErrors.InvalidArgument($"image_offset {request.ImageOffset} + {embeddings.Rows} image rows runs past the prompt's {ids.Length} tokens.");
             }
         }
 
         var sampling = request.Sampling ?? new DecodeSampling();
         if (sampling.Temperature < 0 || sampling.TopP < 0 || sampling.TopP > 1 || sampling.RepetitionPenalty < 0)
         {
-            InvalidArgument("sampling: temperature and repetition_penalty must be ≥ 0 and top_p in [0, 1].");
+            RpcErrors.InvalidArgument("sampling: temperature and repetition_penalty must be ≥ 0 and top_p in [0, 1].");
         }
         return new GenerationRequest(
             ids,
@@ -211,23 +211,19 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         };
         if (elementSize == 0)
         {
-            InvalidArgument("image_embeddings.dtype must be FLOAT32 or BFLOAT16.");
+            RpcErrors.InvalidArgument("image_embeddings.dtype must be FLOAT32 or BFLOAT16.");
         }
         if (tensor.Shape.Count != 2 || tensor.Shape[1] != (uint)info.HiddenSize || tensor.Shape[0] == 0)
         {
-            InvalidArgument($"image_embeddings.shape must be [rows, {info.HiddenSize}] (got [{string.Join(", ", tensor.Shape)}]).");
+            RpcErrors.InvalidArgument($"image_embeddings.shape must be [rows, {info.HiddenSize}] (got [{string.Join(", ", tensor.Shape)}]).");
         }
         var rows = (int)tensor.Shape[0];
         if (tensor.Data.Length != rows * info.HiddenSize * elementSize)
         {
-            InvalidArgument($"image_embeddings.data holds {tensor.Data.Length} bytes; [{rows}, {info.HiddenSize}] of {tensor.Dtype} needs {rows * info.HiddenSize * elementSize}.");
+            RpcErrors.InvalidArgument($"image_embeddings.data holds {tensor.Data.Length} bytes; [{rows}, {info.HiddenSize}] of {tensor.Dtype} needs {rows * info.HiddenSize * elementSize}.");
         }
         return new ReceivedEmbeddings(tensor.Dtype, rows, info.HiddenSize, tensor.Data.ToByteArray());
     }
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void InvalidArgument(string message) => throw new RpcException(new Status(StatusCode.InvalidArgument, message));
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Processing.Images;
+using Kosmos2.ServiceDefaults;
 using Kosmos2.VisionWorker.Caching;
 using Kosmos2.VisionWorker.Encoding;
 
@@ -25,22 +26,22 @@ public sealed class VisionEncodeHandler(
     {
         if (!encoder.Ready.IsCompletedSuccessfully)
         {
-            EncodeErrors.NotReady();
+            RpcErrors.Unavailable("The vision model is still loading: retry shortly.");
         }
         var model = encoder.Ready.Result;
         var image = request.Image.Memory;
         if (image.IsEmpty && string.IsNullOrEmpty(request.Sha256))
         {
-            EncodeErrors.InvalidArgument("Send the image bytes in `image`, or the SHA-256 of an image encoded before in `sha256`.");
+            RpcErrors.InvalidArgument("Send the image bytes in `image`, or the SHA-256 of an image encoded before in `sha256`.");
         }
         if (image.Length > limits.MaxBytes)
         {
-            EncodeErrors.InvalidArgument($"`image` is {image.Length:N0} bytes; the limit is {limits.MaxBytes:N0} (Vision:MaxImageBytes).");
+            RpcErrors.InvalidArgument($"`image` is {image.Length:N0} bytes; the limit is {limits.MaxBytes:N0} (Vision:MaxImageBytes).");
         }
         var sha256 = image.IsEmpty ? NormalizeSha(request.Sha256) : Convert.ToHexStringLower(SHA256.HashData(image.Span));
         if (!image.IsEmpty && !string.IsNullOrEmpty(request.Sha256) && NormalizeSha(request.Sha256) != sha256)
         {
-            EncodeErrors.InvalidArgument($"`sha256` {request.Sha256} does not match the image bytes (their SHA-256 is {sha256}).");
+            RpcErrors.InvalidArgument($"`sha256` {request.Sha256} does not match the image bytes (their SHA-256 is {sha256}).");
         }
         var key = CacheKey(model.Identity, request.CacheSalt, sha256);
 
@@ -53,7 +54,7 @@ public sealed class VisionEncodeHandler(
         }
         if (image.IsEmpty)
         {
-            EncodeErrors.NotFound($"No cached embeddings for image {sha256}: send the image bytes.");
+            RpcErrors.NotFound($"No cached embeddings for image {sha256}: send the image bytes.");
         }
 
         var (computed, _) = await _singleFlight.RunAsync(key, () => ComputeAsync(request.Image.ToByteArray(), key, model, cancellationToken)).ConfigureAwait(false);
@@ -80,7 +81,7 @@ public sealed class VisionEncodeHandler(
         }
         catch (InvalidImageException ex)
         {
-            EncodeErrors.InvalidArgument($"`image` cannot be used: {ex.Message}");
+            RpcErrors.InvalidArgument($"`image` cannot be used: {ex.Message}");
             throw; // unreachable
         }
         timings.DecodeMs = watch.Elapsed.TotalMilliseconds;
@@ -91,7 +92,7 @@ public sealed class VisionEncodeHandler(
         // The forward is shared by everyone waiting on this key: a caller's cancellation must not cancel it.
         if (!encoder.TryEnqueue(pixels, CancellationToken.None, out var pending))
         {
-            EncodeErrors.Busy(encoder.QueueLength);
+            RpcErrors.ResourceExhausted($"The vision encoder queue is full ({encoder.QueueLength} images waiting): retry later or on another worker.");
         }
         var encoded = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
         timings.QueueMs = encoded.QueueMs;
@@ -127,7 +128,7 @@ public sealed class VisionEncodeHandler(
         var lower = sha.Trim().ToLowerInvariant();
         if (lower.Length != 64 || !lower.All(Uri.IsHexDigit))
         {
-            EncodeErrors.InvalidArgument($"`sha256` must be 64 hex digits (got '{sha}').");
+            RpcErrors.InvalidArgument($"`sha256` must be 64 hex digits (got '{sha}').");
         }
         return lower;
     }

@@ -6,6 +6,7 @@ using Kosmos2.Gateway.Auth;
 using Kosmos2.Gateway.Routing;
 using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Grounding;
+using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Generation;
 

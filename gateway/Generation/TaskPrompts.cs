@@ -2,6 +2,7 @@ using Kosmos2.Contracts.V1;
 using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Prompts;
+using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Generation;
 

@@ -4,6 +4,7 @@ using Grpc.Net.Client.Configuration;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Gateway.Validation;
 using Microsoft.Extensions.Options;
+using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Routing;
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Kosmos2.Contracts.V1;
+using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Validation;
 
@@ -23,7 +24,7 @@ public static class RequestValidator
         }
         if (image.Data.Length > options.MaxImageBytes)
         {
-            RpcErrors.OverLimit($"{field}.data", FormatBytes(image.Data.Length), FormatBytes(options.MaxImageBytes), nameof(GatewayOptions.MaxImageBytes));
+            RpcErrors.OverLimit($"{field}.data", FormatBytes(image.Data.Length), FormatBytes(options.MaxImageBytes), GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxImageBytes));
         }
         if (image.Sha256.Length > 0 && !IsLowerHexSha256(image.Sha256))
         {
@@ -40,7 +41,7 @@ public static class RequestValidator
         }
         if (width * height > options.MaxImagePixels)
         {
-            RpcErrors.OverLimit($"{field} ({width}×{height})", $"{width * height:N0} pixels", $"{options.MaxImagePixels:N0} pixels", nameof(GatewayOptions.MaxImagePixels));
+            RpcErrors.OverLimit($"{field} ({width}×{height})", $"{width * height:N0} pixels", $"{options.MaxImagePixels:N0} pixels", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxImagePixels));
         }
     }
 
@@ -53,7 +54,7 @@ public static class RequestValidator
         }
         if (text is not null && text.Length > options.MaxPromptChars)
         {
-            RpcErrors.OverLimit(field, $"{text.Length} characters", $"{options.MaxPromptChars} characters", nameof(GatewayOptions.MaxPromptChars));
+            RpcErrors.OverLimit(field, $"{text.Length} characters", $"{options.MaxPromptChars} characters", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPromptChars));
         }
     }
 
@@ -66,7 +67,7 @@ public static class RequestValidator
     {
         if (regions.Count > options.MaxRegions)
         {
-            RpcErrors.OverLimit(field, $"{regions.Count} regions", $"{options.MaxRegions}", nameof(GatewayOptions.MaxRegions));
+            RpcErrors.OverLimit(field, $"{regions.Count} regions", $"{options.MaxRegions}", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxRegions));
         }
         for (var r = 0; r < regions.Count; r++)
         {
@@ -77,7 +78,7 @@ public static class RequestValidator
             }
             if (region.Phrase.Length > options.MaxPromptChars)
             {
-                RpcErrors.OverLimit($"{field}[{r}].phrase", $"{region.Phrase.Length} characters", $"{options.MaxPromptChars} characters", nameof(GatewayOptions.MaxPromptChars));
+                RpcErrors.OverLimit($"{field}[{r}].phrase", $"{region.Phrase.Length} characters", $"{options.MaxPromptChars} characters", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPromptChars));
             }
             for (var b = 0; b < region.Boxes.Count; b++)
             {
@@ -126,7 +127,7 @@ public static class RequestValidator
         }
         if (!float.IsFinite(sampling.Temperature) || sampling.Temperature < 0 || sampling.Temperature > options.MaxTemperature)
         {
-            RpcErrors.InvalidArgument($"{field}.temperature is {sampling.Temperature.ToString(CultureInfo.InvariantCulture)}; it must be in [0, {options.MaxTemperature.ToString(CultureInfo.InvariantCulture)}] (Gateway:{nameof(GatewayOptions.MaxTemperature)}); 0 means greedy.");
+            RpcErrors.InvalidArgument($"{field}.temperature is {sampling.Temperature.ToString(CultureInfo.InvariantCulture)}; it must be in [0, {options.MaxTemperature.ToString(CultureInfo.InvariantCulture)}] (Gateway:{GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxTemperature)}); 0 means greedy.");
         }
         if (!float.IsFinite(sampling.TopP) || sampling.TopP < 0 || sampling.TopP > 1)
         {
@@ -155,7 +156,7 @@ public static class RequestValidator
         }
         if (stopping.MaxNewTokens > options.MaxNewTokens)
         {
-            RpcErrors.OverLimit($"{field}.max_new_tokens", $"{stopping.MaxNewTokens}", $"{options.MaxNewTokens}", nameof(GatewayOptions.MaxNewTokens));
+            RpcErrors.OverLimit($"{field}.max_new_tokens", $"{stopping.MaxNewTokens}", $"{options.MaxNewTokens}", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxNewTokens));
         }
         ValidateStopSequences(stopping, options, field);
         return (int)stopping.MaxNewTokens;
@@ -169,7 +170,7 @@ public static class RequestValidator
         }
         if (stopping.StopSequences.Count > options.MaxStopSequences)
         {
-            RpcErrors.OverLimit($"{field}.stop_sequences", $"{stopping.StopSequences.Count} sequences", $"{options.MaxStopSequences}", nameof(GatewayOptions.MaxStopSequences));
+            RpcErrors.OverLimit($"{field}.stop_sequences", $"{stopping.StopSequences.Count} sequences", $"{options.MaxStopSequences}", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxStopSequences));
         }
         for (var i = 0; i < stopping.StopSequences.Count; i++)
         {
@@ -180,7 +181,7 @@ public static class RequestValidator
             }
             if (stop.Length > options.MaxStopSequenceChars)
             {
-                RpcErrors.OverLimit($"{field}.stop_sequences[{i}]", $"{stop.Length} characters", $"{options.MaxStopSequenceChars} characters", nameof(GatewayOptions.MaxStopSequenceChars));
+                RpcErrors.OverLimit($"{field}.stop_sequences[{i}]", $"{stop.Length} characters", $"{options.MaxStopSequenceChars} characters", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxStopSequenceChars));
             }
         }
     }

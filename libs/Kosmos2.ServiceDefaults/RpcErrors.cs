@@ -2,10 +2,10 @@ using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Grpc.Core;
 
-namespace Kosmos2.Gateway.Validation;
+namespace Kosmos2.ServiceDefaults;
 
 /// <summary>
-/// Throw helpers for the statuses the gateway returns. Each message says what to fix; the helpers are
+/// Throw helpers for the statuses every service returns. Each message says what to fix; the helpers are
 /// kept out of line so the checks that call them stay small.
 /// </summary>
 public static class RpcErrors
@@ -46,9 +46,15 @@ public static class RpcErrors
     public static void Unavailable(string message) =>
         throw new RpcException(new Status(StatusCode.Unavailable, message));
 
+    /// <summary>RESOURCE_EXHAUSTED: this server is full right now; another one, or a later retry, may take the call.</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    public static void ResourceExhausted(string message) =>
+        throw new RpcException(new Status(StatusCode.ResourceExhausted, message));
+
     /// <summary>INVALID_ARGUMENT for a value over its limit: "image.data is 25 MB; the limit is 20 MB (Gateway:MaxImageBytes)".</summary>
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
     public static void OverLimit(string field, string actual, string limit, string setting) =>
-        InvalidArgument($"{field} is {actual}; the limit is {limit} (Gateway:{setting}).");
+        InvalidArgument($"{field} is {actual}; the limit is {limit} ({setting}).");
 }
