@@ -23,6 +23,12 @@ public sealed class DecoderWorkerOptions
     /// <summary>Device: <c>auto</c> (CUDA when available), <c>cpu</c> or <c>cuda</c>.</summary>
     public string Device { get; set; } = "auto";
 
+    /// <summary>
+    /// Intra-op threads of libtorch; 0 keeps libtorch's default (one per core). Lower it when other processes share
+    /// the cores: a 2-thread bf16 product stalls at multiples of ~8 ms when a core is taken away (measured).
+    /// </summary>
+    public int Threads { get; set; }
+
     /// <summary>Most sequences decoded together (= KV slots, preallocated at warm-up).</summary>
     public int MaxRunning { get; set; } = 16;
 

@@ -37,7 +37,14 @@ public static class VisionWorkerExtensions
                 progressLogger.LogWarning("RANDOM WEIGHTS: Vision:RandomInit = '{RandomInit}' builds a seeded random model instead of loading Vision:ModelDir; embeddings are meaningless (benchmarks and smoke tests only).", options.RandomInit);
             }
             return new EncoderLoop(
-                () => TorchVisionEncoder.Load(options.ModelDir, options.ModelId, options.DType, options.Device, new SynchronousProgress(progressLogger), options.RandomInit),
+                () =>
+                {
+                    if (options.Threads > 0)
+                    {
+                        TorchSharp.torch.set_num_threads(options.Threads);
+                    }
+                    return TorchVisionEncoder.Load(options.ModelDir, options.ModelId, options.DType, options.Device, new SynchronousProgress(progressLogger), options.RandomInit);
+                },
                 new EncoderLoopOptions(options.MaxBatch, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs), options.MaxQueue),
                 sp.GetRequiredService<Meter>(),
                 sp.GetRequiredService<ILogger<EncoderLoop>>());

@@ -34,6 +34,9 @@ public sealed class VisionWorkerOptions
     /// <summary>Accepted formats, comma-separated (png, jpeg, webp, gif, bmp).</summary>
     public string Formats { get; set; } = "png,jpeg,webp,gif,bmp";
 
+    /// <summary>Intra-op threads of libtorch; 0 keeps libtorch's default (one per core).</summary>
+    public int Threads { get; set; }
+
     /// <summary>Most images in one forward.</summary>
     public int MaxBatch { get; set; } = 4;
 

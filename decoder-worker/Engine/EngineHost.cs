@@ -89,6 +89,10 @@ public sealed partial class EngineHost : IDisposable
             var watch = Stopwatch.StartNew();
             var dtype = _options.DType.Trim().ToLowerInvariant() is "float32" or "fp32" ? torch.ScalarType.Float32 : torch.ScalarType.BFloat16;
             var device = Kosmos2Checkpoint.ChooseDevice(_options.Device);
+            if (_options.Threads > 0)
+            {
+                torch.set_num_threads(_options.Threads);
+            }
             var model = LoadModel(dtype, device, progress);
             runner = new TorchModelRunner(model, _options.MaxRunning, _options.MaxSequenceTokens, (duration, batch) =>
             {
