@@ -140,7 +140,12 @@ internal static class DecoderBench
         }));
     }
 
-    /// <summary>Batches sent together once their last member has arrived and the previous batch's longest member finished.</summary>
+    /// <summary>
+    /// Static batching as Hugging Face's <c>generate</c> runs it: a batch is sent once its last member has arrived and
+    /// the previous batch finished, and runs until its longest member is done — a finished row keeps being computed
+    /// (HF feeds it <c>&lt;pad&gt;</c>) and its result comes back with the batch. Each member therefore decodes the
+    /// batch's longest length here, and only its own length counts as useful tokens.
+    /// </summary>
     private static async Task<StreamTrace[]> StaticAsync(DecoderClient client, SyntheticPrompt prompt, int[] lengths, double[] arrivals, int batch)
     {
         var clock = Stopwatch.StartNew();
@@ -150,7 +155,9 @@ internal static class DecoderBench
             var members = Enumerable.Range(start, Math.Min(batch, lengths.Length - start)).ToArray();
             await DelayUntil(clock, arrivals[members[^1]]);
             var began = clock.Elapsed.TotalSeconds;
-            traces.AddRange(await Task.WhenAll(members.Select(i => RunStreamAsync(client, prompt.Request(lengths[i], ignoreEos: true), clock))));
+            var longest = members.Max(i => lengths[i]);
+            var ran = await Task.WhenAll(members.Select(i => RunStreamAsync(client, prompt.Request(longest, ignoreEos: true), clock)));
+            traces.AddRange(ran.Select((trace, k) => trace with { Tokens = lengths[members[k]] }));
             Progress.Log($"  static batch {(start / batch) + 1}: {members.Length} requests, longest {members.Max(i => lengths[i])} tokens, {clock.Elapsed.TotalSeconds - began:F1} s");
         }
         return [.. traces];
