@@ -213,7 +213,7 @@ internal static class DecoderBench
     }
 }
 
-/// <summary>A Kosmos-2-shaped prompt: &lt;s&gt;, 1 token, 64 image positions (random bf16 embeddings), 5 text tokens.</summary>
+/// <summary>A Kosmos-2-shaped prompt: &lt;s&gt;, 1 token, 64 image positions (random bf16 embeddings), 5 text tokens (more when longer).</summary>
 internal sealed class SyntheticPrompt
 {
     public const int Length = 71;
@@ -226,11 +226,13 @@ internal sealed class SyntheticPrompt
         _embeddings = embeddings;
     }
 
-    public static SyntheticPrompt Create(int vocab, int hidden, int seed)
+    /// <summary>A prompt of <paramref name="length"/> tokens (≥ 66): &lt;s&gt;, 1 token, 64 image positions, random text ids.</summary>
+    public static SyntheticPrompt Create(int vocab, int hidden, int seed, int length = Length)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 66);
         var random = new Random(seed);
-        var ids = new uint[Length];
-        for (var i = 1; i < Length; i++)
+        var ids = new uint[length];
+        for (var i = 1; i < length; i++)
         {
             ids[i] = (uint)random.Next(4, Math.Min(vocab, 2000));
         }
