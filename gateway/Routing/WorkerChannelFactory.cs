@@ -37,6 +37,10 @@ internal static class WorkerChannelFactory
                 ConnectTimeout = TimeSpan.FromSeconds(5),
                 AutomaticDecompression = DecompressionMethods.None,
             },
+            // grpc's default reconnect backoff starts at 1 s and grows to 120 s: a worker that was down for a minute would
+            // then sit unused for up to two more. Workers restart in seconds, so retry often.
+            InitialReconnectBackoff = TimeSpan.FromMilliseconds(200),
+            MaxReconnectBackoff = TimeSpan.FromSeconds(5),
             MaxReceiveMessageSize = maxMessage,
             MaxSendMessageSize = maxMessage,
             MaxRetryBufferPerCallSize = maxMessage,

@@ -154,6 +154,10 @@ public sealed class GatewayGenerateTests(ClusterFixture fixture)
             }
         }
         Assert.NotNull(request);
+        // Time it again now that the image is cached, so the deadline below is a fraction of the real generation.
+        var timed = System.Diagnostics.Stopwatch.StartNew();
+        await GenerateAsync(request);
+        fullRunMs = timed.Elapsed.TotalMilliseconds;
 
         using (var cts = new CancellationTokenSource())
         {
