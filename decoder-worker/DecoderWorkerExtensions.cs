@@ -26,35 +26,14 @@ public static class DecoderWorkerExtensions
 /// Starts the engine thread; ready only after load and warm-up; NOT_SERVING again while the loop is stuck with work
 /// pending. A model that cannot load stops the process (an orchestrator restarts it; `kosmos2 up` reports it).
 /// </summary>
-internal sealed partial class DecoderStartup(EngineHost host, DecoderMetrics metrics, ReadinessGate readiness,
+internal sealed class DecoderStartup(EngineHost host, DecoderMetrics metrics, ReadinessGate readiness,
     IHostApplicationLifetime lifetime, ILogger<DecoderStartup> logger) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _ = metrics; // created now so its instruments exist before the first request
-        readiness.MarkNotReady("loading the decoder");
         readiness.AddProbe(host.StallReason);
         host.Start();
-        try
-        {
-            await host.Ready.WaitAsync(stoppingToken).ConfigureAwait(false);
-            readiness.MarkReady();
-            LogReady(logger);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        catch (Exception ex)
-        {
-            LogFailed(logger, ex.Message);
-            Environment.ExitCode = 1;
-            lifetime.StopApplication();
-        }
+        return readiness.GateReadinessAsync(host.Ready, "Decoder worker", lifetime, logger, stoppingToken);
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Decoder worker ready")]
-    private static partial void LogReady(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Critical, Message = "Decoder worker cannot serve: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string reason);
 }

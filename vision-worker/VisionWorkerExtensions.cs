@@ -85,31 +85,8 @@ public static class VisionWorkerExtensions
 }
 
 /// <summary>Ready only after the model is loaded and a warm-up forward passed; a model that cannot load stops the process.</summary>
-internal sealed partial class VisionStartup(EncoderLoop encoder, ReadinessGate readiness, IHostApplicationLifetime lifetime, ILogger<VisionStartup> logger) : BackgroundService
+internal sealed class VisionStartup(EncoderLoop encoder, ReadinessGate readiness, IHostApplicationLifetime lifetime, ILogger<VisionStartup> logger) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        readiness.MarkNotReady("loading the vision model");
-        try
-        {
-            await encoder.Ready.WaitAsync(stoppingToken).ConfigureAwait(false);
-            readiness.MarkReady();
-            LogReady(logger);
-        }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
-        {
-        }
-        catch (Exception ex)
-        {
-            LogFailed(logger, ex.Message);
-            Environment.ExitCode = 1;
-            lifetime.StopApplication();
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Vision worker ready")]
-    private static partial void LogReady(ILogger logger);
-
-    [LoggerMessage(Level = LogLevel.Critical, Message = "Vision worker cannot serve: {Reason}")]
-    private static partial void LogFailed(ILogger logger, string reason);
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        readiness.GateReadinessAsync(encoder.Ready, "Vision worker", lifetime, logger, stoppingToken);
 }

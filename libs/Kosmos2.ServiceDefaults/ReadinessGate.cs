@@ -1,4 +1,6 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Kosmos2.ServiceDefaults;
 
@@ -50,4 +52,39 @@ public sealed class ReadinessGate : IHealthCheck
         }
         return null;
     }
+}
+
+/// <summary>The start-up rule of the model workers, in one place.</summary>
+public static partial class ModelStartup
+{
+    /// <summary>
+    /// NOT_SERVING until <paramref name="loaded"/> (weights loaded and warm-up passed) completes, then ready. A model that
+    /// cannot load stops the process with exit code 1: an orchestrator restarts it and `kosmos2 up` reports it.
+    /// </summary>
+    public static async Task GateReadinessAsync(this ReadinessGate readiness, Task loaded, string service,
+        IHostApplicationLifetime lifetime, ILogger logger, CancellationToken stoppingToken)
+    {
+        readiness.MarkNotReady($"{service}: loading the model");
+        try
+        {
+            await loaded.WaitAsync(stoppingToken).ConfigureAwait(false);
+            readiness.MarkReady();
+            LogReady(logger, service);
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex)
+        {
+            LogFailed(logger, service, ex.Message);
+            Environment.ExitCode = 1;
+            lifetime.StopApplication();
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Service} ready")]
+    private static partial void LogReady(ILogger logger, string service);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "{Service} cannot serve: {Reason}")]
+    private static partial void LogFailed(ILogger logger, string service, string reason);
 }
