@@ -111,31 +111,36 @@ internal static class MicroBenchmarks
     {
         using var scope = NewDisposeScope();
         var bf = ScalarType.BFloat16;
-        foreach (var b in new[] { 1, 16 })
+        var cache = torch.randn(48, 32, 208, 64, dtype: bf); // [slots, heads, max length, head dim], as Kosmos2KvCache
+        foreach (var (b, l) in new[] { (1, 72), (16, 72), (16, 192) })
         {
             var q = torch.randn(b, 32, 1, 64, dtype: bf);
-            var cache = torch.randn(16, 32, 128, 64, dtype: bf);
-            var k = cache.narrow(0, 0, b).narrow(2, 0, 72);
-            var mask = torch.zeros(b, 1, 1, 72, dtype: bf);
-            var cases = new List<(string Name, Action Op)>();
-            cases.Add(("sdpa", () => nn.functional.scaled_dot_product_attention(q, k, k).Dispose()));
-            cases.Add(("sdpa+mask", () => nn.functional.scaled_dot_product_attention(q, k, k, mask).Dispose()));
-            cases.Add(("matmul-softmax-matmul", () =>
+            var k = cache.narrow(0, 0, b).narrow(2, 0, l);
+            var kContiguous = k.contiguous();
+            var mask = torch.zeros(b, 1, 1, l, dtype: bf);
+            var cases = new List<(string Name, Action Op)>
             {
-                using var s = NewDisposeScope();
-                var scores = torch.matmul(q, k.transpose(2, 3)) * 0.125;
-                torch.matmul(nn.functional.softmax(scores, -1, ScalarType.Float32).to(bf), k);
-            }));
-            cases.Add(("matmul-softmax-matmul f32", () =>
+                ("sdpa", () => nn.functional.scaled_dot_product_attention(q, k, k).Dispose()),
+                ("sdpa+mask", () => nn.functional.scaled_dot_product_attention(q, k, k, mask).Dispose()),
+                ("sdpa contiguous k/v", () => nn.functional.scaled_dot_product_attention(q, kContiguous, kContiguous).Dispose()),
+                ("sdpa+mask contiguous k/v", () => nn.functional.scaled_dot_product_attention(q, kContiguous, kContiguous, mask).Dispose()),
+                ("matmul-softmax-matmul", () =>
+                {
+                    using var s = NewDisposeScope();
+                    var scores = torch.matmul(q, k.transpose(2, 3)) * 0.125;
+                    torch.matmul(nn.functional.softmax(scores + mask, -1, ScalarType.Float32).to(bf), k);
+                }),
+                ("matmul-softmax-matmul f32", () =>
+                {
+                    using var s = NewDisposeScope();
+                    var scores = torch.matmul(q.to(ScalarType.Float32), k.transpose(2, 3).to(ScalarType.Float32)) * 0.125;
+                    torch.matmul(nn.functional.softmax(scores + mask, -1), k.to(ScalarType.Float32)).to(bf);
+                }),
+            };
+            var times = Interleaved(31, cases.Select(c => c.Op).ToArray());
+            for (var i = 0; i < cases.Count; i++)
             {
-                using var s = NewDisposeScope();
-                var scores = torch.matmul(q.to(ScalarType.Float32), k.transpose(2, 3).to(ScalarType.Float32)) * 0.125;
-                torch.matmul(nn.functional.softmax(scores, -1), k.to(ScalarType.Float32)).to(bf);
-            }));
-            foreach (var (name, op) in cases)
-            {
-                var us = Median(51, op) * 1e3;
-                Console.WriteLine($"attention b={b,-2} L=72 {name,-26}: {us,8:F1} us");
+                Console.WriteLine($"attention b={b,-2} L={l,-3} {cases[i].Name,-26}: {times[i] * 1e3,8:F1} us");
             }
         }
     }

@@ -5,7 +5,8 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 // Full-size Kosmos-2 with seeded random weights (no download): vision encode, 71-token prefill, decode steps at
-// batch 1/4/16 with ~70 tokens of context, in bfloat16 and float32, plus the memory read bandwidth and the batch-1
+// batch 1/4/16 with ~70 tokens of context, at batch 16 with mixed lengths in three cache layouts, a step that admits a
+// request as one forward vs two, in bfloat16 and float32, plus the memory read bandwidth and the batch-1
 // weight-streaming floor. Medians over several iterations; the last lines are "name: value unit".
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
@@ -42,8 +43,8 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
 
     using var image = model.EncodeImages(pixels).DetachFromDisposeScope();
     long[] prompt = [0, 64003, .. Enumerable.Range(4, 64).Select(i => (long)i), 64004, 64012, 712, 1648, 9]; // 71 tokens
-    const int Slots = 16;
-    using var cache = model.CreateKvCache(Slots, 128);
+    const int Slots = 48;
+    using var cache = model.CreateKvCache(Slots, 208);
     Console.WriteLine($"[{tag}] prefill of {prompt.Length} tokens…");
     var prefill = Median(5, () => { using var s = NewDisposeScope(); model.Prefill(cache, 0, prompt, 0, image); });
     Report($"prefill71_{tag}_ms", prefill, "ms");
@@ -74,6 +75,55 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
             Report("decode_b1_floor_ms", floor, "ms");
             Report("decode_b1_over_floor_ratio", step / floor, "x");
         }
+    }
+    {
+        // What a continuous batch looks like after requests came and went: 16 rows, each at its own length (72–192
+        // tokens of context). Same rows three ways, interleaved so load swings hit all alike: slots 0–15 in order (a
+        // view of the cache), the same slots out of order (a view of the slot range, queries scattered), and spread
+        // over 46 slots (a gather copy of each row's keys and values).
+        Console.WriteLine($"[{tag}] decode steps at batch 16, mixed lengths: slots in order / out of order / spread…");
+        var tokens = Enumerable.Repeat(712L, 16).ToArray();
+        var positions = Enumerable.Range(0, 16).Select(i => prompt.Length + (i * 8)).ToArray();
+        var layouts = new (string Name, int[] Slots)[]
+        {
+            ("in_order", Enumerable.Range(0, 16).ToArray()),
+            ("out_of_order", Enumerable.Range(0, 16).Select(i => (i * 7) % 16).ToArray()),
+            ("spread", Enumerable.Range(0, 16).Select(i => i * 3).ToArray()),
+        };
+        var times = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(9, layouts.Select(l => (Action)(() =>
+        {
+            using var s = NewDisposeScope();
+            model.DecodeStep(cache, l.Slots, tokens, positions);
+        })).ToArray());
+        for (var i = 0; i < layouts.Length; i++)
+        {
+            Report($"decode_b16_mixed_{layouts[i].Name}_{tag}_ms", times[i], "ms");
+        }
+        Report($"decode_b16_mixed_spread_vs_out_of_order_{tag}", times[2] / times[1], "x");
+
+        // A continuous-batching step that admits a request: 15 rows decode while a 71-token prompt (image included)
+        // is prefilled into slot 15. As one forward (Step: the weights read once) against two (Prefill, then DecodeStep).
+        Console.WriteLine($"[{tag}] step of 15 decode rows + a 71-token prefill: one forward vs two…");
+        var rows = Enumerable.Range(0, 15).ToArray();
+        var rowTokens = tokens[..15];
+        var rowPositions = positions[..15];
+        var both = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(9,
+        [
+            () =>
+            {
+                using var s = NewDisposeScope();
+                model.Step(cache, rows, rowTokens, rowPositions, [new Kosmos2.Model.Text.PrefillPart(15, prompt, 0, image)]);
+            },
+            () =>
+            {
+                using var s = NewDisposeScope();
+                model.Prefill(cache, 15, prompt, 0, image);
+                model.DecodeStep(cache, rows, rowTokens, rowPositions);
+            },
+        ]);
+        Report($"step_15_decode_rows_plus_prefill71_one_forward_{tag}_ms", both[0], "ms");
+        Report($"step_15_decode_rows_plus_prefill71_two_forwards_{tag}_ms", both[1], "ms");
+        Report($"step_two_forwards_vs_one_{tag}", both[1] / both[0], "x");
     }
 }
 

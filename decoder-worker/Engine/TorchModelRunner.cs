@@ -3,6 +3,7 @@ using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.DecoderWorker.Sampling;
 using Kosmos2.Engine;
 using Kosmos2.Model;
+using Kosmos2.Model.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -10,8 +11,8 @@ namespace Kosmos2.DecoderWorker.Engine;
 
 /// <summary>
 /// The engine's model runner: owns the model, the preallocated KV pool and each slot's sampler. Every call comes
-/// from the engine thread. Per step: each prefill chunk is one forward into its slot; all decode rows are one
-/// batched forward (one read of the weights for the whole batch — the point of continuous batching).
+/// from the engine thread. Each step is one forward (<see cref="Kosmos2Model.Step"/>): all decode rows and prompt
+/// chunks share one read of the weights — the point of continuous batching.
 /// </summary>
 public sealed class TorchModelRunner : IModelRunner, IDisposable
 {
@@ -45,31 +46,37 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
-        var prefillTokens = new int[plan.Prefills.Count];
-        for (var i = 0; i < plan.Prefills.Count; i++)
+        var prefills = new List<PrefillPart>(plan.Prefills.Count);
+        foreach (var chunk in plan.Prefills)
         {
-            prefillTokens[i] = RunPrefill(plan.Prefills[i]);
+            prefills.Add(ToPrefillPart(chunk));
+        }
+        var n = plan.Decodes.Count;
+        var slots = new int[n];
+        var tokens = new long[n];
+        var positions = new int[n];
+        for (var i = 0; i < n; i++)
+        {
+            slots[i] = plan.Decodes[i].Slot;
+            tokens[i] = plan.Decodes[i].TokenId;
+            positions[i] = plan.Decodes[i].Position;
         }
 
-        var decodeTokens = new int[plan.Decodes.Count];
-        if (plan.Decodes.Count > 0)
+        // One forward for the whole step: decode rows first, then each last chunk's final token ([R, V] float32).
+        var logits = _model.Step(_cache, slots, tokens, positions, prefills);
+        var all = logits is null ? [] : logits.to(torch.CPU).contiguous().data<float>().ToArray();
+        var vocab = logits is null ? 0 : (int)logits.shape[1];
+        var decodeTokens = new int[n];
+        for (var i = 0; i < n; i++)
         {
-            var slots = new int[plan.Decodes.Count];
-            var tokens = new long[plan.Decodes.Count];
-            var positions = new int[plan.Decodes.Count];
-            for (var i = 0; i < plan.Decodes.Count; i++)
-            {
-                slots[i] = plan.Decodes[i].Slot;
-                tokens[i] = plan.Decodes[i].TokenId;
-                positions[i] = plan.Decodes[i].Position;
-            }
-            var logits = _model.DecodeStep(_cache, slots, tokens, positions).to(torch.CPU).contiguous(); // [n, V] float32
-            var vocab = (int)logits.shape[1];
-            var all = logits.data<float>().ToArray();
-            for (var i = 0; i < plan.Decodes.Count; i++)
-            {
-                decodeTokens[i] = _samplers[slots[i]]!.Next(all.AsSpan(i * vocab, vocab));
-            }
+            decodeTokens[i] = _samplers[slots[i]]!.Next(all.AsSpan(i * vocab, vocab));
+        }
+        var prefillTokens = new int[plan.Prefills.Count];
+        var row = n;
+        for (var i = 0; i < plan.Prefills.Count; i++)
+        {
+            var chunk = plan.Prefills[i];
+            prefillTokens[i] = chunk.IsLast ? _samplers[chunk.Slot]!.Next(all.AsSpan(row++ * vocab, vocab)) : -1;
         }
         return new StepOutput(prefillTokens, decodeTokens);
     }
@@ -86,7 +93,8 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
         _model.Dispose();
     }
 
-    private int RunPrefill(PrefillChunk chunk)
+    /// <summary>A chunk as the model takes it; the first chunk of a prompt also resets the slot and creates its sampler.</summary>
+    private PrefillPart ToPrefillPart(PrefillChunk chunk)
     {
         var request = chunk.Request;
         if (chunk.Start == 0)
@@ -109,13 +117,7 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
         {
             image = ToTensor(embeddings);
         }
-        var logits = _model.Prefill(_cache, chunk.Slot, ids, chunk.Start, image, request.ImageOffset);
-        if (!chunk.IsLast)
-        {
-            return -1;
-        }
-        var row = logits.to(torch.CPU).to(ScalarType.Float32).contiguous().data<float>().ToArray();
-        return _samplers[chunk.Slot]!.Next(row);
+        return new PrefillPart(chunk.Slot, ids, chunk.Start, image, request.ImageOffset, Logits: chunk.IsLast);
     }
 
     /// <summary>Bytes → [Rows, Columns] in the model's dtype. bfloat16 widens exactly to float32 on the way (131k values: ~0.1 ms).</summary>

@@ -90,15 +90,18 @@ public sealed class Kosmos2KvCache : IDisposable
         }
     }
 
-    /// <summary>Keys and values [B, H, L, hd] of the batch's slots (a view when the slots are consecutive).</summary>
+    /// <summary>
+    /// Keys and values [A, H, L, hd] for the batch's attention rows (<see cref="DecoderBatch.AttentionRows"/>): a view of
+    /// a slot range when the batch reads one, else a gather of its slots.
+    /// </summary>
     internal (Tensor Keys, Tensor Values) Read(int layer, DecoderBatch batch)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         var keys = _keys[layer].narrow(2, 0, batch.KeyLength);
         var values = _values[layer].narrow(2, 0, batch.KeyLength);
-        if (batch.SlotsAreConsecutive)
+        if (batch.ReadsSlotRange)
         {
-            return (keys.narrow(0, batch.Slots[0], batch.Count), values.narrow(0, batch.Slots[0], batch.Count));
+            return (keys.narrow(0, batch.RangeStart, batch.AttentionRows), values.narrow(0, batch.RangeStart, batch.AttentionRows));
         }
         return (keys.index_select(0, batch.SlotsTensor), values.index_select(0, batch.SlotsTensor));
     }

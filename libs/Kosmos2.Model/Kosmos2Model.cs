@@ -108,6 +108,11 @@ public sealed class Kosmos2Model : IDisposable
     public Tensor DecodeStep(Kosmos2KvCache cache, ReadOnlySpan<int> slots, ReadOnlySpan<long> tokenIds, ReadOnlySpan<int> positions) =>
         TextDecoder.DecodeStep(cache, slots, tokenIds, positions);
 
+    /// <summary>See <see cref="Kosmos2TextForCausalLM.Step"/>.</summary>
+    public Tensor? Step(Kosmos2KvCache cache, ReadOnlySpan<int> decodeSlots, ReadOnlySpan<long> decodeTokenIds, ReadOnlySpan<int> decodePositions,
+        IReadOnlyList<PrefillPart> prefills) =>
+        TextDecoder.Step(cache, decodeSlots, decodeTokenIds, decodePositions, prefills);
+
     /// <summary>
     /// post_layernorm on all 257 tokens, then L2 normalisation (F.normalize, eps 1e-12). The norm is taken in float32:
     /// in bfloat16 the sum of 1024 squares loses precision.

@@ -103,9 +103,21 @@ public sealed class BatchGoldenTests(GoldenModelFixture fixture, ITestOutputHelp
         Assert.True(stepDiff < Tolerance, $"step logits {stepDiff}");
     }
 
+    /// <summary>Golden batch × slot stride: 2 reads the cache as a view of the slot range, 3 (a range over 2×B) as a gather copy.</summary>
+    public static TheoryData<string, int> BatchesAndSlotStrides()
+    {
+        var data = new TheoryData<string, int>();
+        foreach (var name in GoldenData.BatchNames())
+        {
+            data.Add(name, 2);
+            data.Add(name, 3);
+        }
+        return data;
+    }
+
     [Theory]
-    [MemberData(nameof(GoldenData.Batches), MemberType = typeof(GoldenData))]
-    public void Serving_layout_each_row_in_its_own_slot_reproduces_every_row(string batchName)
+    [MemberData(nameof(BatchesAndSlotStrides))]
+    public void Serving_layout_each_row_in_its_own_slot_reproduces_every_row(string batchName, int slotStride)
     {
         using var scope = NewDisposeScope();
         var json = GoldenData.BatchJson(batchName);
@@ -115,13 +127,13 @@ public sealed class BatchGoldenTests(GoldenModelFixture fixture, ITestOutputHelp
         var maxNew = json.GetProperty("max_new_tokens").GetInt32();
         var stepLogits = tensors.Read("step_logits"); // [steps, B, V]
         var latent = fixture.Model.Config.LatentQueryNum;
-        // Unpadded prompts, in slots scattered over a larger pool (slot of row r = 2·(b−1−r): not consecutive, reversed).
+        // Unpadded prompts, in slots scattered over a larger pool (slot of row r = stride·(b−1−r): not consecutive, reversed).
         var prompts = rows.Select(r => GoldenData.Longs(r.GetProperty("input_ids")).Where((_, i) =>
             GoldenData.Longs(r.GetProperty("attention_mask"))[i] == 1).ToArray()).ToArray();
         var expected = rows.Select(r => GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))
             .TakeWhile((t, i) => i == 0 || GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))[i - 1] != 2).ToArray()).ToArray();
-        using var cache = fixture.Model.CreateKvCache(2 * b, prompts.Max(p => p.Length) + maxNew);
-        var slotOf = Enumerable.Range(0, b).Select(r => 2 * (b - 1 - r)).ToArray();
+        using var cache = fixture.Model.CreateKvCache(slotStride * b, prompts.Max(p => p.Length) + maxNew);
+        var slotOf = Enumerable.Range(0, b).Select(r => slotStride * (b - 1 - r)).ToArray();
 
         var generated = Enumerable.Range(0, b).Select(_ => new List<long>()).ToArray();
         var lengths = new int[b];
@@ -154,11 +166,98 @@ public sealed class BatchGoldenTests(GoldenModelFixture fixture, ITestOutputHelp
             }
         }
 
-        output.WriteLine($"{batchName} (serving slots): step logits {stepDiff:E2}");
+        output.WriteLine($"{batchName} (serving slots, stride {slotStride}): step logits {stepDiff:E2}");
         for (var r = 0; r < b; r++)
         {
             Assert.Equal(expected[r], generated[r].ToArray());
         }
         Assert.True(stepDiff < Tolerance, $"step logits {stepDiff}");
+    }
+
+    /// <summary>
+    /// The engine's layout: every step is one <see cref="Kosmos2TextForCausalLM.Step"/> forward. Rows join one after
+    /// another, each prompt in chunks of 7 tokens (so chunks start and end inside the image rows) while the rows that
+    /// joined earlier decode in the same forward; finished rows leave. Each row's logits and tokens equal the reference.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(GoldenData.Batches), MemberType = typeof(GoldenData))]
+    public void One_forward_per_step_with_rows_joining_mid_stream_reproduces_every_row(string batchName)
+    {
+        const int ChunkTokens = 7;
+        using var scope = NewDisposeScope();
+        var json = GoldenData.BatchJson(batchName);
+        using var tensors = GoldenData.BatchTensors(batchName);
+        var rows = json.GetProperty("rows").EnumerateArray().ToList();
+        var b = rows.Count;
+        var maxNew = json.GetProperty("max_new_tokens").GetInt32();
+        var stepLogits = tensors.Read("step_logits"); // [steps, B, V]
+        var latent = fixture.Model.Config.LatentQueryNum;
+        var prompts = rows.Select(r => GoldenData.Longs(r.GetProperty("input_ids")).Where((_, i) =>
+            GoldenData.Longs(r.GetProperty("attention_mask"))[i] == 1).ToArray()).ToArray();
+        var expected = rows.Select(r => GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))
+            .TakeWhile((t, i) => i == 0 || GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))[i - 1] != 2).ToArray()).ToArray();
+        var images = rows.Select(r => fixture.ImageEmbeds(GoldenData.ImageStem(r))).ToArray();
+        var imageOffsets = rows.Select(r => GoldenData.ImageOffset(GoldenData.Longs(r.GetProperty("image_embeds_position_mask")), latent)
+            - GoldenData.Longs(r.GetProperty("attention_mask")).Count(a => a == 0)).ToArray();
+        using var cache = fixture.Model.CreateKvCache(b, prompts.Max(p => p.Length) + maxNew);
+        var slotOf = Enumerable.Range(0, b).Select(r => b - 1 - r).ToArray(); // out of order: the range view with scattered queries
+
+        var prefilled = new int[b];
+        var generated = Enumerable.Range(0, b).Select(_ => new List<long>()).ToArray();
+        var diff = 0.0;
+        var mixedSteps = 0;
+        var batchedDecodeOnlySteps = 0;
+        // Row r joins at step 3r: its chunks run beside the decode rows of rows that joined earlier.
+        var joinStep = Enumerable.Range(0, b).Select(r => 3 * r).ToArray();
+        for (var step = 0; step < 10_000; step++)
+        {
+            bool Done(int r) => generated[r].Count == maxNew || (generated[r].Count > 0 && generated[r][^1] == 2);
+            var decoding = Enumerable.Range(0, b).Where(r => prefilled[r] == prompts[r].Length && !Done(r)).ToArray();
+            var chunks = Enumerable.Range(0, b).Where(r => joinStep[r] <= step && prefilled[r] < prompts[r].Length).ToArray();
+            if (decoding.Length == 0 && chunks.Length == 0 && prefilled.Select((p, r) => p == prompts[r].Length).All(x => x))
+            {
+                break;
+            }
+            if (decoding.Length == 0 && chunks.Length == 0)
+            {
+                continue; // nobody has joined yet
+            }
+            var parts = chunks.Select(r =>
+            {
+                var length = Math.Min(ChunkTokens, prompts[r].Length - prefilled[r]);
+                return new PrefillPart(slotOf[r], prompts[r][prefilled[r]..(prefilled[r] + length)], prefilled[r], images[r], imageOffsets[r],
+                    Logits: prefilled[r] + length == prompts[r].Length);
+            }).ToList();
+            mixedSteps += decoding.Length > 0 && chunks.Length > 0 ? 1 : 0;
+            batchedDecodeOnlySteps += decoding.Length > 1 && chunks.Length == 0 ? 1 : 0;
+            var logits = fixture.Model.Step(cache, decoding.Select(r => slotOf[r]).ToArray(), decoding.Select(r => generated[r][^1]).ToArray(),
+                decoding.Select(r => prompts[r].Length + generated[r].Count - 1).ToArray(), parts);
+            var row = 0;
+            foreach (var r in decoding)
+            {
+                diff = Math.Max(diff, GoldenData.MaxAbsDiff(logits![row], stepLogits[generated[r].Count][r]));
+                generated[r].Add(logits[row++].argmax().item<long>());
+            }
+            for (var i = 0; i < chunks.Length; i++)
+            {
+                var r = chunks[i];
+                prefilled[r] += parts[i].InputIds.Length;
+                if (parts[i].Logits)
+                {
+                    diff = Math.Max(diff, GoldenData.MaxAbsDiff(logits![row], stepLogits[0][r]));
+                    generated[r].Add(logits[row++].argmax().item<long>());
+                }
+            }
+            Assert.Equal(row, logits is null ? 0 : (int)logits.shape[0]);
+        }
+
+        output.WriteLine($"{batchName} (one forward per step, {mixedSteps} steps mixing decode rows and chunks, {batchedDecodeOnlySteps} decode-only steps of 2+ rows): logits {diff:E2}");
+        Assert.True(mixedSteps > 0, "no step mixed decode rows with prompt chunks");
+        Assert.True(batchedDecodeOnlySteps > 0, "no decode-only step of several rows");
+        for (var r = 0; r < b; r++)
+        {
+            Assert.Equal(expected[r], generated[r].ToArray());
+        }
+        Assert.True(diff < Tolerance, $"logits {diff}");
     }
 }

@@ -36,11 +36,11 @@ public sealed class Kosmos2TextBlock : nn.Module
     /// <summary>See <see cref="KosmosTextAttention.FuseQkv"/>.</summary>
     internal void FuseQkv() => _selfAttn.FuseQkv();
 
-    /// <summary>[B, T, D] → [B, T, D], reading and writing layer <paramref name="layer"/> of the cache.</summary>
-    internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, DecoderBatch batch, Tensor? mask)
+    /// <summary>[B, T, D] or [1, N, D] → same shape, reading and writing layer <paramref name="layer"/> of the cache (see <see cref="KosmosTextAttention.ForwardCached"/>).</summary>
+    internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks)
     {
         using var scope = NewDisposeScope();
-        var h = hidden + _selfAttn.ForwardCached(Kosmos2Ops.LayerNorm(hidden, _selfAttnLayerNorm), cache, layer, batch, mask);
+        var h = hidden + _selfAttn.ForwardCached(Kosmos2Ops.LayerNorm(hidden, _selfAttnLayerNorm), cache, layer, batches, masks);
         h = h + _ffn.forward(Kosmos2Ops.LayerNorm(h, _finalLayerNorm));
         return h.MoveToOuterDisposeScope();
     }

@@ -47,13 +47,13 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
         using var noGrad = torch.no_grad();
         var device = cache.Device;
         var t = (int)input.InputIds.shape[1];
-        var batch = new DecoderBatch(input.Slots, input.Starts, t, device);
+        var batch = new DecoderBatch(input.Slots, input.Starts, t, device, allowSlotRange: input.AttentionMask is null);
         var ids = input.InputIds.to(device);
         var positions = input.PositionIds.to(device);
         var maxPosition = positions.max().item<long>();
         Tensor? imageMask = input.ImageEmbedsPositionMask?.to(ScalarType.Bool).to(device);
         var x = _model.Embed(ids, positions, maxPosition, input.ImageEmbeds?.to(device), imageMask);
-        var h = _model.Forward(x, cache, batch, input.AttentionMask, input.HiddenStates);
+        var h = _model.Forward(x, cache, [batch], input.AttentionMask, input.HiddenStates);
         for (var b = 0; b < batch.Count; b++)
         {
             var slot = (int)batch.Slots[b];
@@ -86,40 +86,9 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
             throw new ArgumentException("Prefill needs at least one token.", nameof(inputIds));
         }
         var ids = inputIds.ToArray();
-        var positionIds = new long[t];
-        var counted = startPos; // earlier tokens of an unpadded row are all real
-        for (var i = 0; i < t; i++)
-        {
-            if (ids[i] == _config.PadTokenId)
-            {
-                positionIds[i] = _config.PadTokenId;
-            }
-            else
-            {
-                counted++;
-                positionIds[i] = counted + _config.PadTokenId;
-            }
-        }
-
-        Tensor? rows = null;
-        Tensor? mask = null;
-        if (imageEmbeds is not null)
-        {
-            var image = imageEmbeds.reshape(-1, imageEmbeds.shape[^1]); // [64, D]
-            var n = (int)image.shape[0];
-            var from = Math.Max(startPos, imageOffset);
-            var to = Math.Min(startPos + t, imageOffset + n);
-            if (from < to)
-            {
-                var maskValues = new bool[t];
-                for (var i = from; i < to; i++)
-                {
-                    maskValues[i - startPos] = true;
-                }
-                mask = torch.tensor(maskValues, [1, t]);
-                rows = image.narrow(0, from - imageOffset, to - from);
-            }
-        }
+        var positionIds = PromptPositionIds(ids, startPos);
+        var rows = ImageRowsInChunk(imageEmbeds, imageOffset, startPos, t, out var maskValues);
+        var mask = rows is null ? null : torch.tensor(maskValues, [1, t]);
         var input = new TextForwardInput([slot], [startPos], torch.tensor(ids, [1, t]), torch.tensor(positionIds, [1, t]))
         {
             ImageEmbeds = rows,
@@ -156,6 +125,142 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
         }
         var input = new TextForwardInput(slotArray, startArray, torch.tensor(tokenIds.ToArray(), [n, 1]), torch.tensor(positionIds, [n, 1]));
         return Forward(cache, input)!.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// One forward for a whole engine step: decode rows (as <see cref="DecodeStep"/>) and prompt chunks (as
+    /// <see cref="Prefill"/>, each into its own slot) share every weight read — q/k/v, out_proj and the FFN run once over
+    /// all the step's tokens, only attention runs per part. On a memory-bound decode that saves the separate forward of
+    /// the decode rows in every step that also prefills. Returns float32 logits [R, V]: one row per decode row, then
+    /// one per chunk with <see cref="PrefillPart.Logits"/> (its last token), in that order; null when R = 0.
+    /// </summary>
+    public Tensor? Step(Kosmos2KvCache cache, ReadOnlySpan<int> decodeSlots, ReadOnlySpan<long> decodeTokenIds, ReadOnlySpan<int> decodePositions,
+        IReadOnlyList<PrefillPart> prefills)
+    {
+        var n = decodeSlots.Length;
+        if (decodeTokenIds.Length != n || decodePositions.Length != n)
+        {
+            throw new ArgumentException("A step needs one token id and one position per decode slot.");
+        }
+        if (n == 0 && prefills.Count == 0)
+        {
+            throw new ArgumentException("A step needs at least one decode row or prompt chunk.");
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var device = cache.Device;
+        var batches = new List<DecoderBatch>(prefills.Count + 1);
+        var ids = new List<long>();
+        var positionIds = new List<long>();
+        var imageMask = new List<bool>();
+        var imageRows = new List<Tensor>();
+        var logitRows = new List<long>();
+        if (n > 0)
+        {
+            var slots = new long[n];
+            var starts = new long[n];
+            for (var i = 0; i < n; i++)
+            {
+                slots[i] = decodeSlots[i];
+                starts[i] = decodePositions[i];
+                ids.Add(decodeTokenIds[i]);
+                positionIds.Add(decodeTokenIds[i] == _config.PadTokenId ? _config.PadTokenId : decodePositions[i] + _config.PadTokenId + 1);
+                imageMask.Add(false);
+                logitRows.Add(i);
+            }
+            batches.Add(new DecoderBatch(slots, starts, 1, device));
+        }
+        foreach (var part in prefills)
+        {
+            var t = part.InputIds.Length;
+            if (t == 0)
+            {
+                throw new ArgumentException("A prompt chunk needs at least one token.", nameof(prefills));
+            }
+            batches.Add(new DecoderBatch([part.Slot], [part.Start], t, device) { TokenOffset = ids.Count });
+            ids.AddRange(part.InputIds);
+            positionIds.AddRange(PromptPositionIds(part.InputIds, part.Start));
+            var rows = ImageRowsInChunk(part.ImageEmbeds, part.ImageOffset, part.Start, t, out var mask);
+            if (rows is not null)
+            {
+                imageRows.Add(rows);
+            }
+            imageMask.AddRange(mask);
+            if (part.Logits)
+            {
+                logitRows.Add(ids.Count - 1);
+            }
+        }
+
+        var total = ids.Count;
+        var idTensor = torch.tensor(ids.ToArray(), [1, total], device: device);
+        var positionTensor = torch.tensor(positionIds.ToArray(), [1, total], device: device);
+        var image = imageRows.Count == 0 ? null : torch.cat(imageRows, 0).to(device);
+        var imageMaskTensor = imageRows.Count == 0 ? null : torch.tensor(imageMask.ToArray(), [1, total], device: device);
+        var x = _model.Embed(idTensor, positionTensor, positionIds.Max(), image, imageMaskTensor);
+        var h = _model.Forward(x, cache, batches, null, null); // [1, N, D]
+        foreach (var batch in batches)
+        {
+            for (var b = 0; b < batch.Count; b++)
+            {
+                var slot = (int)batch.Slots[b];
+                cache.SetLength(slot, Math.Max(cache.Length(slot), (int)(batch.Starts[b] + batch.NewTokens)));
+            }
+        }
+        if (logitRows.Count == 0)
+        {
+            return null;
+        }
+        var last = h.view(total, -1).index_select(0, torch.tensor(logitRows.ToArray(), device: device));
+        return Logits(last).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Position ids of a prompt chunk that starts at absolute index <paramref name="startPos"/> of an unpadded row, as
+    /// HF counts them: absolute index n → n + 2, a literal pad id → 1 (earlier tokens are all real).
+    /// </summary>
+    private long[] PromptPositionIds(long[] ids, int startPos)
+    {
+        var positionIds = new long[ids.Length];
+        var counted = startPos;
+        for (var i = 0; i < ids.Length; i++)
+        {
+            if (ids[i] == _config.PadTokenId)
+            {
+                positionIds[i] = _config.PadTokenId;
+            }
+            else
+            {
+                counted++;
+                positionIds[i] = counted + _config.PadTokenId;
+            }
+        }
+        return positionIds;
+    }
+
+    /// <summary>
+    /// The image rows ([64, D] or [1, 64, D]; they replace absolute indices [imageOffset, imageOffset + 64)) that fall
+    /// inside the chunk [startPos, startPos + t), or null; <paramref name="mask"/> marks their places in the chunk.
+    /// </summary>
+    private static Tensor? ImageRowsInChunk(Tensor? imageEmbeds, int imageOffset, int startPos, int t, out bool[] mask)
+    {
+        mask = new bool[t];
+        if (imageEmbeds is null)
+        {
+            return null;
+        }
+        var image = imageEmbeds.reshape(-1, imageEmbeds.shape[^1]); // [64, D]
+        var from = Math.Max(startPos, imageOffset);
+        var to = Math.Min(startPos + t, imageOffset + (int)image.shape[0]);
+        if (from >= to)
+        {
+            return null;
+        }
+        for (var i = from; i < to; i++)
+        {
+            mask[i - startPos] = true;
+        }
+        return image.narrow(0, from - imageOffset, to - from);
     }
 
     /// <summary>Prepares the loaded weights for serving: fused q/k/v per layer (see <see cref="KosmosTextAttention.FuseQkv"/>).</summary>

@@ -76,19 +76,24 @@ public sealed class Kosmos2TextTransformer : nn.Module
     }
 
     /// <summary>
-    /// Runs the blocks over x [B, T, D] through the cache; returns the final-normed hidden states [B, T, D].
-    /// <paramref name="keyPadding"/> [B, L] (1 = attend, 0 = padding key) reproduces HF's attention_mask.
+    /// Runs the blocks through the cache over x: [B, T, D] for one batch, or [1, N, D] holding several batches' tokens
+    /// flattened in order (<see cref="DecoderBatch.TokenOffset"/>); returns the final-normed hidden states, same shape.
+    /// <paramref name="keyPadding"/> [B, L] (1 = attend, 0 = padding key; one batch only) reproduces HF's attention_mask.
     /// </summary>
-    internal Tensor Forward(Tensor x, Kosmos2KvCache cache, DecoderBatch batch, Tensor? keyPadding, List<Tensor>? hiddenStates)
+    internal Tensor Forward(Tensor x, Kosmos2KvCache cache, IReadOnlyList<DecoderBatch> batches, Tensor? keyPadding, List<Tensor>? hiddenStates)
     {
         using var scope = NewDisposeScope();
-        var mask = BuildMask(batch, keyPadding, x.dtype, x.device);
+        if (keyPadding is not null && batches.Count != 1)
+        {
+            throw new ArgumentException("A key-padding mask needs a forward of exactly one batch.", nameof(keyPadding));
+        }
+        var masks = batches.Select(batch => BuildMask(batch, keyPadding, x.dtype, x.device)).ToArray();
         var h = x;
         var layer = 0;
         foreach (var block in _layers)
         {
             hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
-            h = block.Forward(h, cache, layer++, batch, mask);
+            h = block.Forward(h, cache, layer++, batches, masks);
         }
         h = Kosmos2Ops.LayerNorm(h, _layerNorm);
         hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
@@ -96,7 +101,7 @@ public sealed class Kosmos2TextTransformer : nn.Module
     }
 
     /// <summary>
-    /// Additive mask [B, 1, T, L]: key j visible to query t of row b iff j ≤ start_b + t (causal, and it hides keys
+    /// Additive mask [A, 1, T, L] (A = <see cref="DecoderBatch.AttentionRows"/>): key j visible to query t of row b iff j ≤ start_b + t (causal, and it hides keys
     /// past a shorter row's length) and the key is not padding. Entries are the dtype's min (HF: finfo.min), not −inf,
     /// so a fully masked padding query stays finite. Null when every key is visible (single-row decode).
     /// </summary>
@@ -118,6 +123,11 @@ public sealed class Kosmos2TextTransformer : nn.Module
                 throw new ArgumentException($"attention mask has {keyPadding.shape[1]} keys, the cache holds {l}.", nameof(keyPadding));
             }
             allowed = allowed.logical_and(keyPadding.to(ScalarType.Bool).to(device).unsqueeze(1));
+        }
+        if (batch.RowsInRange is not null)
+        {
+            // Range rows outside the batch see every key: their output is dropped, it only has to stay finite.
+            allowed = torch.ones([batch.AttentionRows, t, l], ScalarType.Bool, device).index_copy_(0, batch.RowsInRange, allowed);
         }
         return torch.zeros([allowed.shape[0], 1, t, l], dtype, device)
             .masked_fill(allowed.logical_not().unsqueeze(1), Kosmos2Ops.MaskMin(dtype));

@@ -51,33 +51,39 @@ public sealed class KosmosTextAttention : nn.Module
         var q = Kosmos2Ops.SplitHeads(_qProj.forward(query), _heads);
         var k = Kosmos2Ops.SplitHeads(_kProj.forward(keyValue), _heads);
         var v = Kosmos2Ops.SplitHeads(_vProj.forward(keyValue), _heads);
-        return Finish(Kosmos2Ops.Attention(q, k, v, null)).MoveToOuterDisposeScope();
+        return Finish(Kosmos2Ops.MergeHeads(Kosmos2Ops.Attention(q, k, v, null))).MoveToOuterDisposeScope();
     }
 
     /// <summary>
-    /// Self-attention through the KV cache: the new keys/values of <paramref name="hidden"/> [B, T, D] are written into
-    /// the cache in place (never concatenated), then each row attends to its slot's keys [0, L) under
-    /// <paramref name="mask"/> [B, 1, T, L] (null = everything visible).
+    /// Self-attention through the KV cache for one forward of one or more batches (<paramref name="batches"/>: a step's
+    /// decode rows and prompt chunks). q/k/v and out_proj run once over all tokens of <paramref name="hidden"/>
+    /// ([B, T, D] for one batch, [1, N, D] for several, flattened in batch order); per batch, its new keys/values are
+    /// written into the cache in place (never concatenated), then each row attends to its slot's keys [0, L) under the
+    /// batch's mask from <paramref name="masks"/> ([A, 1, T, L], A = <see cref="DecoderBatch.AttentionRows"/>; null =
+    /// everything visible).
     /// </summary>
-    internal Tensor ForwardCached(Tensor hidden, Kosmos2KvCache cache, int layer, DecoderBatch batch, Tensor? mask)
+    internal Tensor ForwardCached(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks)
     {
         using var scope = NewDisposeScope();
-        Tensor q, k, v;
-        if (_qkvWeight is not null && _qkvBias is not null)
+        var qkv = _qkvWeight is not null && _qkvBias is not null
+            ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias)
+            : torch.cat([_qProj.forward(hidden), _kProj.forward(hidden), _vProj.forward(hidden)], -1); // [B, T, 3D] or [1, N, 3D]
+        var merged = new Tensor[batches.Count];
+        for (var i = 0; i < batches.Count; i++)
         {
-            var qkv = Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias).chunk(3, -1); // 3 × [B, T, D] views
-            (q, k, v) = (qkv[0], qkv[1], qkv[2]);
+            var batch = batches[i];
+            var rows = qkv.reshape(-1, qkv.shape[^1]).narrow(0, batch.TokenOffset, batch.Tokens).view(batch.Count, batch.NewTokens, -1); // views
+            var parts = rows.chunk(3, -1); // 3 × [B, T, D] views
+            var q = Kosmos2Ops.SplitHeads(parts[0], _heads); // [B, H, T, hd]
+            var k = Kosmos2Ops.SplitHeads(parts[1], _heads);
+            var v = Kosmos2Ops.SplitHeads(parts[2], _heads);
+            cache.Write(layer, batch, k, v);
+            var (keys, values) = cache.Read(layer, batch); // [A, H, L, hd]
+            var attention = batch.FromAttentionRows(Kosmos2Ops.Attention(batch.ToAttentionRows(q), keys, values, masks[i]));
+            merged[i] = Kosmos2Ops.MergeHeads(attention); // [B, T, D]
         }
-        else
-        {
-            (q, k, v) = (_qProj.forward(hidden), _kProj.forward(hidden), _vProj.forward(hidden));
-        }
-        q = Kosmos2Ops.SplitHeads(q, _heads); // [B, H, T, hd]
-        k = Kosmos2Ops.SplitHeads(k, _heads);
-        v = Kosmos2Ops.SplitHeads(v, _heads);
-        cache.Write(layer, batch, k, v);
-        var (keys, values) = cache.Read(layer, batch); // [B, H, L, hd]
-        return Finish(Kosmos2Ops.Attention(q, keys, values, mask)).MoveToOuterDisposeScope();
+        var all = merged.Length == 1 ? merged[0] : torch.cat(merged.Select(m => m.reshape(-1, m.shape[^1])).ToArray(), 0);
+        return Finish(all.view(hidden.shape)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -105,9 +111,9 @@ public sealed class KosmosTextAttention : nn.Module
         }
     }
 
-    private Tensor Finish(Tensor attention)
+    /// <summary>Merged heads [.., D] → inner_attn_ln (self-attention only) → out_proj.</summary>
+    private Tensor Finish(Tensor merged)
     {
-        var merged = Kosmos2Ops.MergeHeads(attention); // [B, T, D]
         if (_innerAttnLn is not null)
         {
             merged = Kosmos2Ops.LayerNorm(merged, _innerAttnLn);
