@@ -104,21 +104,29 @@ internal static class DecoderBench
         var staticRates = new List<double>();
         var continuousLatency = new List<double>();
         var staticLatency = new List<double>();
+        var continuousSteps = new List<double>();
+        var staticSteps = new List<double>();
         for (var rep = 0; rep < reps; rep++)
         {
             // Alternate which goes first, so a drift in machine load does not favour one.
             foreach (var mode in rep % 2 == 0 ? new[] { "continuous", "static" } : ["static", "continuous"])
             {
+                var stepsBefore = (await client.GetInfoAsync(new DecoderInfoRequest())).Steps;
                 var traces = mode == "continuous"
                     ? await ContinuousAsync(client, prompt, lengths, arrivals)
                     : await StaticAsync(client, prompt, lengths, arrivals, batch);
+                var steps = (await client.GetInfoAsync(new DecoderInfoRequest())).Steps - stepsBefore;
                 var wall = traces.Max(t => t.EndS);
                 var rate = traces.Sum(t => t.Tokens) / wall;
                 // Latency from arrival (not from when static batching let the request in): what a user waits.
                 var latency = Stats.Median(traces.Select((t, i) => t.EndS - arrivals[i]));
                 (mode == "continuous" ? continuousRates : staticRates).Add(rate);
                 (mode == "continuous" ? continuousLatency : staticLatency).Add(latency);
-                Progress.Log($"mixed round {rep + 1}/{reps} {mode,-10}: {traces.Sum(t => t.Tokens)} tokens in {wall:F1} s = {rate:F2} tok/s, median latency {latency:F1} s; load {LoadAverage.Now()}");
+                (mode == "continuous" ? continuousSteps : staticSteps).Add(steps);
+                // Steps are the machine-independent part of the comparison (each reads the weights once); the time
+                // per step is where the shared machine's load shows.
+                Progress.Log($"mixed round {rep + 1}/{reps} {mode,-10}: {traces.Sum(t => t.Tokens)} tokens in {wall:F1} s = {rate:F2} tok/s, median latency {latency:F1} s, "
+                    + $"{steps} engine steps ({wall * 1000 / Math.Max(1, steps):F0} ms per step of wall time); load {LoadAverage.Now()}");
             }
         }
         figures.Add("mixed_total_new_tokens", totalTokens, "tokens");
@@ -127,6 +135,9 @@ internal static class DecoderBench
         figures.Add("mixed_continuous_vs_static", Stats.Median(continuousRates.Zip(staticRates, (c, s) => c / s)), "x");
         figures.Add("mixed_continuous_median_latency", Stats.Median(continuousLatency), "s");
         figures.Add("mixed_static_median_latency", Stats.Median(staticLatency), "s");
+        figures.Add("mixed_continuous_steps", Stats.Median(continuousSteps), "steps");
+        figures.Add("mixed_static_steps", Stats.Median(staticSteps), "steps");
+        figures.Add("mixed_static_vs_continuous_steps", Stats.Median(staticSteps.Zip(continuousSteps, (s, c) => s / c)), "x");
     }
 
     /// <summary>Each request sent at its arrival time; the worker batches as it likes.</summary>
