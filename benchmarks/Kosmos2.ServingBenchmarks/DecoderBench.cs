@@ -21,7 +21,7 @@ internal static class DecoderBench
     {
         var tokens = options.Int("tokens", 24);
         var reps = options.Int("reps", 3);
-        var mixedRequests = options.Int("mixed-requests", 32);
+        var mixedRequests = options.Int("mixed-requests", 64);
         var mixedGapMs = options.Int("mixed-gap-ms", 250);
         var seed = options.Int("seed", 42);
         var levels = options.String("streams", "1,4,16").Split(',').Select(int.Parse).ToArray();
