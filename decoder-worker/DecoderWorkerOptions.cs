@@ -39,10 +39,10 @@ public sealed class DecoderWorkerOptions
     public int MaxSequenceTokens { get; set; } = 1024;
 
     /// <summary>
-    /// Tokens per engine step (decode rows first, then prefill chunks). Bounds how long a new prompt stalls running
-    /// streams. Measured (benchmarks/Kosmos2.ServingBenchmarks `stall`, full size bf16, 4 streams + a 700-token
-    /// prompt): budget 1024 → one 4.5–5.0 s gap for every running stream; budget 64 → worst gap 0.77–0.86 s, with the
-    /// long prompt's first token 1.3–1.8× later. 128 keeps a typical 71-token Kosmos-2 prompt in one step.
+    /// Tokens per engine step (decode rows first, then prefill chunks; one forward). Bounds how long a new prompt
+    /// stalls running streams. Measured (benchmarks/Kosmos2.ServingBenchmarks `stall`, full size bf16, 4 streams + a
+    /// 700-token prompt): budget 1024 → one 4.5–5.6 s gap for every running stream; budget 64 → worst gap 0.67 s (2.1×
+    /// baseline), the long prompt's first token 1.07× later. 128 keeps a typical 71-token Kosmos-2 prompt in one step.
     /// </summary>
     public int MaxTokensPerStep { get; set; } = 128;
 

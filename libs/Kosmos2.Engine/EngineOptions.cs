@@ -16,6 +16,7 @@ public sealed record EngineOptions
     /// Tokens one step may process: one per decode row, the rest for prefill chunks.
     /// 256 = 16 decode rows + three Kosmos-2 prompts (≥ 67 tokens each), so a long prompt costs the
     /// running streams at most one 256-token forward of delay per step instead of one whole prompt.
+    /// (The decoder worker sets 128 from its measurements: see its options.)
     /// Must be ≥ <see cref="MaxRunning"/> so a prefilling sequence always gets at least one token.
     /// </summary>
     public int MaxTokensPerStep { get; init; } = 256;
