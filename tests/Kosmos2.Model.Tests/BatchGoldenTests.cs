@@ -120,18 +120,9 @@ public sealed class BatchGoldenTests(GoldenModelFixture fixture, ITestOutputHelp
     public void Serving_layout_each_row_in_its_own_slot_reproduces_every_row(string batchName, int slotStride)
     {
         using var scope = NewDisposeScope();
-        var json = GoldenData.BatchJson(batchName);
         using var tensors = GoldenData.BatchTensors(batchName);
-        var rows = json.GetProperty("rows").EnumerateArray().ToList();
-        var b = rows.Count;
-        var maxNew = json.GetProperty("max_new_tokens").GetInt32();
-        var stepLogits = tensors.Read("step_logits"); // [steps, B, V]
-        var latent = fixture.Model.Config.LatentQueryNum;
-        // Unpadded prompts, in slots scattered over a larger pool (slot of row r = stride·(b−1−r): not consecutive, reversed).
-        var prompts = rows.Select(r => GoldenData.Longs(r.GetProperty("input_ids")).Where((_, i) =>
-            GoldenData.Longs(r.GetProperty("attention_mask"))[i] == 1).ToArray()).ToArray();
-        var expected = rows.Select(r => GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))
-            .TakeWhile((t, i) => i == 0 || GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))[i - 1] != 2).ToArray()).ToArray();
+        var (b, maxNew, stepLogits, prompts, expected, images, imageOffsets) = Unpadded(batchName, tensors);
+        // Each row in a slot scattered over a larger pool (slot of row r = stride·(b−1−r): not consecutive, reversed).
         using var cache = fixture.Model.CreateKvCache(slotStride * b, prompts.Max(p => p.Length) + maxNew);
         var slotOf = Enumerable.Range(0, b).Select(r => slotStride * (b - 1 - r)).ToArray();
 
@@ -140,10 +131,7 @@ public sealed class BatchGoldenTests(GoldenModelFixture fixture, ITestOutputHelp
         var stepDiff = 0.0;
         for (var r = 0; r < b; r++)
         {
-            var mask = GoldenData.Longs(rows[r].GetProperty("image_embeds_position_mask"));
-            var pad = GoldenData.Longs(rows[r].GetProperty("attention_mask")).Count(a => a == 0);
-            var logits = fixture.Model.Prefill(cache, slotOf[r], prompts[r], 0, fixture.ImageEmbeds(GoldenData.ImageStem(rows[r])),
-                GoldenData.ImageOffset(mask, latent) - pad); // [1, V]
+            var logits = fixture.Model.Prefill(cache, slotOf[r], prompts[r], 0, images[r], imageOffsets[r]); // [1, V]
             stepDiff = Math.Max(stepDiff, GoldenData.MaxAbsDiff(logits[0], stepLogits[0][r]));
             generated[r].Add(logits[0].argmax().item<long>());
             lengths[r] = prompts[r].Length;
@@ -185,20 +173,8 @@ public sealed class BatchGoldenTests(GoldenModelFixture fixture, ITestOutputHelp
     {
         const int ChunkTokens = 7;
         using var scope = NewDisposeScope();
-        var json = GoldenData.BatchJson(batchName);
         using var tensors = GoldenData.BatchTensors(batchName);
-        var rows = json.GetProperty("rows").EnumerateArray().ToList();
-        var b = rows.Count;
-        var maxNew = json.GetProperty("max_new_tokens").GetInt32();
-        var stepLogits = tensors.Read("step_logits"); // [steps, B, V]
-        var latent = fixture.Model.Config.LatentQueryNum;
-        var prompts = rows.Select(r => GoldenData.Longs(r.GetProperty("input_ids")).Where((_, i) =>
-            GoldenData.Longs(r.GetProperty("attention_mask"))[i] == 1).ToArray()).ToArray();
-        var expected = rows.Select(r => GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))
-            .TakeWhile((t, i) => i == 0 || GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))[i - 1] != 2).ToArray()).ToArray();
-        var images = rows.Select(r => fixture.ImageEmbeds(GoldenData.ImageStem(r))).ToArray();
-        var imageOffsets = rows.Select(r => GoldenData.ImageOffset(GoldenData.Longs(r.GetProperty("image_embeds_position_mask")), latent)
-            - GoldenData.Longs(r.GetProperty("attention_mask")).Count(a => a == 0)).ToArray();
+        var (b, maxNew, stepLogits, prompts, expected, images, imageOffsets) = Unpadded(batchName, tensors);
         using var cache = fixture.Model.CreateKvCache(b, prompts.Max(p => p.Length) + maxNew);
         var slotOf = Enumerable.Range(0, b).Select(r => b - 1 - r).ToArray(); // out of order: the range view with scattered queries
 
@@ -259,5 +235,26 @@ public sealed class BatchGoldenTests(GoldenModelFixture fixture, ITestOutputHelp
             Assert.Equal(expected[r], generated[r].ToArray());
         }
         Assert.True(diff < Tolerance, $"logits {diff}");
+    }
+
+    /// <summary>
+    /// A golden left-padded batch as the serving layout takes it: each row's prompt without its padding, the image
+    /// offset within it, the row's image embeddings, and the reference tokens up to and including the first
+    /// <c>&lt;/s&gt;</c>; step logits [steps, B, V] from <paramref name="tensors"/>.
+    /// </summary>
+    private (int Rows, int MaxNew, Tensor StepLogits, long[][] Prompts, long[][] Expected, Tensor[] Images, int[] ImageOffsets) Unpadded(
+        string batchName, Kosmos2.Model.Loading.SafetensorsFile tensors)
+    {
+        var json = GoldenData.BatchJson(batchName);
+        var rows = json.GetProperty("rows").EnumerateArray().ToList();
+        var latent = fixture.Model.Config.LatentQueryNum;
+        var prompts = rows.Select(r => GoldenData.Longs(r.GetProperty("input_ids")).Where((_, i) =>
+            GoldenData.Longs(r.GetProperty("attention_mask"))[i] == 1).ToArray()).ToArray();
+        var expected = rows.Select(r => GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))
+            .TakeWhile((t, i) => i == 0 || GoldenData.Longs(r.GetProperty("generation").GetProperty("new_token_ids"))[i - 1] != 2).ToArray()).ToArray();
+        var images = rows.Select(r => fixture.ImageEmbeds(GoldenData.ImageStem(r))).ToArray();
+        var imageOffsets = rows.Select(r => GoldenData.ImageOffset(GoldenData.Longs(r.GetProperty("image_embeds_position_mask")), latent)
+            - GoldenData.Longs(r.GetProperty("attention_mask")).Count(a => a == 0)).ToArray();
+        return (rows.Count, json.GetProperty("max_new_tokens").GetInt32(), tensors.Read("step_logits"), prompts, expected, images, imageOffsets);
     }
 }
