@@ -36,7 +36,10 @@ internal sealed class GatewayConnection : IDisposable
 
     public Metadata Headers => _headers;
 
-    /// <summary>Runs a streaming call; with <paramref name="echo"/>, prints text deltas as they arrive.</summary>
+    /// <summary>
+    /// Runs a streaming call; with <paramref name="echo"/>, prints text deltas as they arrive (a caption restart ends
+    /// the line printed so far and starts a new one: only the text after it is the result's).
+    /// </summary>
     public static async Task<(GenerateResult Result, double ElapsedMs)> StreamAsync(AsyncServerStreamingCall<GenerateResponse> call, TextWriter? echo)
     {
         var watch = Stopwatch.StartNew();
@@ -47,6 +50,10 @@ internal sealed class GatewayConnection : IDisposable
             {
                 await echo.WriteAsync(delta.Text);
                 await echo.FlushAsync();
+            }
+            if (message.Restart is not null && echo is not null)
+            {
+                await echo.WriteLineAsync(" [restarted]");
             }
             result ??= message.Result;
         }

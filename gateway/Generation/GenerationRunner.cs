@@ -123,7 +123,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
             }
             if (message.Final is { } final)
             {
-                queueMs = final.Timings.QueueMs;
+                queueMs = final.Timings?.QueueMs ?? 0; // optional in the contract: a worker that sends none must not fail the call
                 finish = final.FinishReason switch
                 {
                     DecodeFinishReason.Eos => FinishReason.Eos,
@@ -169,6 +169,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
             {
                 GroundingTextDelta delta => new GenerateResponse { Delta = new TextDelta { Text = delta.Text } },
                 GroundingEntityFound found => new GenerateResponse { Entity = EntityMapping.ToProto(found.Entity, image.Width, image.Height) },
+                GroundingCaptionRestarted => new GenerateResponse { Restart = new CaptionRestart() },
                 _ => null,
             };
             if (message is null)

@@ -23,6 +23,8 @@ public enum DecoderBehavior
     RefuseUnavailable,
     /// <summary>One message, then UNAVAILABLE.</summary>
     FailAfterFirst,
+    /// <summary>The ids of <see cref="FakeWorker.Script"/>, one per message, the last one final (eos).</summary>
+    Script,
 }
 
 /// <summary>
@@ -53,6 +55,9 @@ public sealed class FakeWorker : IAsyncDisposable
     public string Url => $"http://{Address}";
 
     public DecoderBehavior Behavior { get; set; } = DecoderBehavior.StreamThree;
+
+    /// <summary>Token ids a <see cref="DecoderBehavior.Script"/> decoder streams.</summary>
+    public IReadOnlyList<uint> Script { get; set; } = [];
 
     public int Calls => Volatile.Read(ref _calls);
 
@@ -131,6 +136,13 @@ public sealed class FakeWorker : IAsyncDisposable
                             throw;
                         }
                         await responseStream.WriteAsync(Final(2));
+                        break;
+                    case DecoderBehavior.Script:
+                        for (var i = 0; i < worker.Script.Count - 1; i++)
+                        {
+                            await responseStream.WriteAsync(Tokens(worker.Script[i]));
+                        }
+                        await responseStream.WriteAsync(Final(worker.Script[^1]));
                         break;
                     default:
                         await responseStream.WriteAsync(Tokens(1));
