@@ -24,8 +24,9 @@ public sealed class DecoderWorkerOptions
     public string Device { get; set; } = "auto";
 
     /// <summary>
-    /// Intra-op threads of libtorch; 0 keeps libtorch's default (one per core). Lower it when other processes share
-    /// the cores: a 2-thread bf16 product stalls at multiples of ~8 ms when a core is taken away (measured).
+    /// Intra-op threads of libtorch; 0 = one per CPU this process may use (the container's CPU limit counts, see
+    /// <see cref="Kosmos2.Model.TorchThreads"/>). Lower it when other processes share the cores: a 2-thread bf16
+    /// product stalls at multiples of ~8 ms when a core is taken away (measured).
     /// </summary>
     public int Threads { get; set; }
 

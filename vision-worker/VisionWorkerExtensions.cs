@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using Kosmos2.Model;
 using Kosmos2.Processing.Images;
 using Kosmos2.ServiceDefaults;
 using Kosmos2.VisionWorker.Caching;
@@ -39,10 +40,8 @@ public static class VisionWorkerExtensions
             return new EncoderLoop(
                 () =>
                 {
-                    if (options.Threads > 0)
-                    {
-                        TorchSharp.torch.set_num_threads(options.Threads);
-                    }
+                    progressLogger.LogInformation("libtorch intra-op threads: {Threads} (Vision:Threads = {Requested}; 0 = the CPUs this process may use)",
+                        TorchThreads.Apply(options.Threads), options.Threads);
                     return TorchVisionEncoder.Load(options.ModelDir, options.ModelId, options.DType, options.Device, new SynchronousProgress(progressLogger), options.RandomInit);
                 },
                 new EncoderLoopOptions(options.MaxBatch, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs), options.MaxQueue),

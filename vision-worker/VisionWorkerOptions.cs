@@ -34,7 +34,7 @@ public sealed class VisionWorkerOptions
     /// <summary>Accepted formats, comma-separated (png, jpeg, webp, gif, bmp).</summary>
     public string Formats { get; set; } = "png,jpeg,webp,gif,bmp";
 
-    /// <summary>Intra-op threads of libtorch; 0 keeps libtorch's default (one per core).</summary>
+    /// <summary>Intra-op threads of libtorch; 0 = one per CPU this process may use (the container's CPU limit counts).</summary>
     public int Threads { get; set; }
 
     /// <summary>Most images in one forward.</summary>

@@ -89,10 +89,7 @@ public sealed partial class EngineHost : IDisposable
             var watch = Stopwatch.StartNew();
             var dtype = _options.DType.Trim().ToLowerInvariant() is "float32" or "fp32" ? torch.ScalarType.Float32 : torch.ScalarType.BFloat16;
             var device = Kosmos2Checkpoint.ChooseDevice(_options.Device);
-            if (_options.Threads > 0)
-            {
-                torch.set_num_threads(_options.Threads);
-            }
+            LogThreads(_logger, TorchThreads.Apply(_options.Threads), _options.Threads);
             var model = LoadModel(dtype, device, progress);
             runner = new TorchModelRunner(model, _options.MaxRunning, _options.MaxSequenceTokens, (duration, batch) =>
             {
@@ -187,6 +184,9 @@ public sealed partial class EngineHost : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Progress}")]
     private static partial void LogProgressLine(ILogger logger, string progress);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "libtorch intra-op threads: {Threads} (Decoder:Threads = {Requested}; 0 = the CPUs this process may use)")]
+    private static partial void LogThreads(ILogger logger, int threads, int requested);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Decoder loaded in {Seconds:F1} s; KV pool {KvMiB:F0} MiB = {Slots} slots × {Tokens} tokens")]
     private static partial void LogLoaded(ILogger logger, double seconds, double kvMiB, int slots, int tokens);
