@@ -1,6 +1,5 @@
-using System.Text;
-using System.Text.Json;
 using Kosmos2.Model;
+using Kosmos2.Model.Loading;
 using Kosmos2.Processing.Tokenization;
 using TorchSharp;
 
@@ -58,33 +57,13 @@ internal static class TinyCheckpoint
         }
         """;
 
-    /// <summary>Writes every parameter except the tied <c>lm_head</c> as float32 safetensors (header JSON + raw data).</summary>
+    /// <summary>Writes every parameter except the tied <c>lm_head</c> as float32 safetensors.</summary>
     private static void WriteSafetensors(Kosmos2Model model, string path)
     {
-        var tensors = model.Module.state_dict()
+        using var scope = torch.NewDisposeScope();
+        SafetensorsFile.Write(path, model.Module.state_dict()
             .Where(p => p.Key != Kosmos2ForConditionalGeneration.LmHeadKey)
             .OrderBy(p => p.Key, StringComparer.Ordinal)
-            .Select(p => (p.Key, Shape: p.Value.shape, Data: p.Value.to(torch.ScalarType.Float32).contiguous().bytes.ToArray()))
-            .ToList();
-        var header = new Dictionary<string, object>();
-        long offset = 0;
-        foreach (var (name, shape, data) in tensors)
-        {
-            header[name] = new { dtype = "F32", shape, data_offsets = new[] { offset, offset + data.Length } };
-            offset += data.Length;
-        }
-        var headerBytes = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
-        var padded = (headerBytes.Length + 7) / 8 * 8;
-        using var file = File.Create(path);
-        file.Write(BitConverter.GetBytes((ulong)padded));
-        file.Write(headerBytes);
-        for (var i = headerBytes.Length; i < padded; i++)
-        {
-            file.WriteByte((byte)' ');
-        }
-        foreach (var (_, _, data) in tensors)
-        {
-            file.Write(data);
-        }
+            .Select(p => KeyValuePair.Create(p.Key, p.Value.to(torch.ScalarType.Float32))));
     }
 }

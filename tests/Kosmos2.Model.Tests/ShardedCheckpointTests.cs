@@ -1,7 +1,6 @@
-using System.Buffers.Binary;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Kosmos2.Model.Loading;
 using Kosmos2.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -50,50 +49,25 @@ public sealed class ShardedCheckpointTests : IDisposable
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
     /// <summary>
-    /// Splits a safetensors file into <paramref name="shards"/> files by tensor (bytes copied as they are) and writes
+    /// Splits a safetensors file into <paramref name="shards"/> files by tensor (each in its stored dtype) and writes
     /// the index with its weight_map, as Hugging Face lays them out. Returns tensor name → shard file name.
     /// </summary>
     private static Dictionary<string, string> SplitIntoShards(string source, string folder, int shards)
     {
-        var bytes = File.ReadAllBytes(source);
-        var headerLength = (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
-        var header = JsonNode.Parse(Encoding.UTF8.GetString(bytes, 8, headerLength))!.AsObject();
-        var dataStart = 8 + headerLength;
-        var names = header.Select(e => e.Key).Where(k => k != "__metadata__").Order(StringComparer.Ordinal).ToList();
+        using var scope = NewDisposeScope();
+        using var file = SafetensorsFile.Open(source);
+        var names = file.Entries.Keys.Order(StringComparer.Ordinal).ToList();
         var shardOf = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var s = 0; s < shards; s++)
         {
             var fileName = $"model-{s + 1:D5}-of-{shards:D5}.safetensors";
-            var shardHeader = new JsonObject();
-            using var data = new MemoryStream();
-            foreach (var name in names.Where((_, i) => i % shards == s))
-            {
-                var entry = header[name]!.AsObject();
-                var offsets = entry["data_offsets"]!.AsArray();
-                var begin = (int)offsets[0]!.GetValue<long>();
-                var end = (int)offsets[1]!.GetValue<long>();
-                var from = data.Length;
-                data.Write(bytes, dataStart + begin, end - begin);
-                shardHeader[name] = new JsonObject
-                {
-                    ["dtype"] = entry["dtype"]!.GetValue<string>(),
-                    ["shape"] = JsonNode.Parse(entry["shape"]!.ToJsonString()),
-                    ["data_offsets"] = new JsonArray(from, data.Length),
-                };
-                shardOf[name] = fileName;
-            }
-            var json = Encoding.UTF8.GetBytes(shardHeader.ToJsonString());
-            using var output = File.Create(Path.Combine(folder, fileName));
-            var length = new byte[8];
-            BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)json.Length);
-            output.Write(length);
-            output.Write(json);
-            data.Position = 0;
-            data.CopyTo(output);
+            var members = names.Where((_, i) => i % shards == s).ToList();
+            SafetensorsFile.Write(Path.Combine(folder, fileName), members.Select(name => KeyValuePair.Create(name, file.Read(name))));
+            members.ForEach(name => shardOf[name] = fileName);
         }
         var index = new JsonObject
         {
-            ["metadata"] = new JsonObject { ["total_size"] = bytes.Length - dataStart },
+            ["metadata"] = new JsonObject { ["total_size"] = file.Entries.Values.Sum(e => e.ByteLength) },
             ["weight_map"] = new JsonObject(shardOf.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value))),
         };
         File.WriteAllText(Path.Combine(folder, "model.safetensors.index.json"), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
