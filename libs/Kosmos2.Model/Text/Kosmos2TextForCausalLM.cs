@@ -54,11 +54,6 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
         Tensor? imageMask = input.ImageEmbedsPositionMask?.to(ScalarType.Bool).to(device);
         var x = _model.Embed(ids, positions, maxPosition, input.ImageEmbeds?.to(device), imageMask);
         var h = _model.Forward(x, cache, [batch], input.AttentionMask, input.HiddenStates);
-        for (var b = 0; b < batch.Count; b++)
-        {
-            var slot = (int)batch.Slots[b];
-            cache.SetLength(slot, Math.Max(cache.Length(slot), (int)(batch.Starts[b] + t)));
-        }
         Tensor? logits = input.Logits switch
         {
             LogitsMode.Last => Logits(h.select(1, -1)),
@@ -108,23 +103,11 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
     /// </summary>
     public Tensor DecodeStep(Kosmos2KvCache cache, ReadOnlySpan<int> slots, ReadOnlySpan<long> tokenIds, ReadOnlySpan<int> positions)
     {
-        var n = slots.Length;
-        if (tokenIds.Length != n || positions.Length != n)
+        if (slots.Length == 0)
         {
-            throw new ArgumentException("DecodeStep needs one token id and one position per slot.");
+            throw new ArgumentException("DecodeStep needs at least one slot.", nameof(slots));
         }
-        using var scope = NewDisposeScope();
-        var slotArray = new long[n];
-        var startArray = new long[n];
-        var positionIds = new long[n];
-        for (var i = 0; i < n; i++)
-        {
-            slotArray[i] = slots[i];
-            startArray[i] = positions[i];
-            positionIds[i] = tokenIds[i] == _config.PadTokenId ? _config.PadTokenId : positions[i] + _config.PadTokenId + 1;
-        }
-        var input = new TextForwardInput(slotArray, startArray, torch.tensor(tokenIds.ToArray(), [n, 1]), torch.tensor(positionIds, [n, 1]));
-        return Forward(cache, input)!.MoveToOuterDisposeScope();
+        return Step(cache, slots, tokenIds, positions, [])!;
     }
 
     /// <summary>
@@ -199,14 +182,6 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
         var imageMaskTensor = imageRows.Count == 0 ? null : torch.tensor(imageMask.ToArray(), [1, total], device: device);
         var x = _model.Embed(idTensor, positionTensor, positionIds.Max(), image, imageMaskTensor);
         var h = _model.Forward(x, cache, batches, null, null); // [1, N, D]
-        foreach (var batch in batches)
-        {
-            for (var b = 0; b < batch.Count; b++)
-            {
-                var slot = (int)batch.Slots[b];
-                cache.SetLength(slot, Math.Max(cache.Length(slot), (int)(batch.Starts[b] + batch.NewTokens)));
-            }
-        }
         if (logitRows.Count == 0)
         {
             return null;

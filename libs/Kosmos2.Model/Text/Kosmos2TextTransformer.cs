@@ -77,7 +77,8 @@ public sealed class Kosmos2TextTransformer : nn.Module
 
     /// <summary>
     /// Runs the blocks through the cache over x: [B, T, D] for one batch, or [1, N, D] holding several batches' tokens
-    /// flattened in order (<see cref="DecoderBatch.TokenOffset"/>); returns the final-normed hidden states, same shape.
+    /// flattened in order (<see cref="DecoderBatch.TokenOffset"/>); records each slot's new length in the cache and
+    /// returns the final-normed hidden states, same shape.
     /// <paramref name="keyPadding"/> [B, L] (1 = attend, 0 = padding key; one batch only) reproduces HF's attention_mask.
     /// </summary>
     internal Tensor Forward(Tensor x, Kosmos2KvCache cache, IReadOnlyList<DecoderBatch> batches, Tensor? keyPadding, List<Tensor>? hiddenStates)
@@ -94,6 +95,14 @@ public sealed class Kosmos2TextTransformer : nn.Module
         {
             hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
             h = block.Forward(h, cache, layer++, batches, masks);
+        }
+        foreach (var batch in batches)
+        {
+            for (var b = 0; b < batch.Count; b++)
+            {
+                var slot = (int)batch.Slots[b];
+                cache.SetLength(slot, Math.Max(cache.Length(slot), (int)(batch.Starts[b] + batch.NewTokens)));
+            }
         }
         h = Kosmos2Ops.LayerNorm(h, _layerNorm);
         hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
