@@ -29,18 +29,7 @@ internal sealed class DecoderWorkerHost : IAsyncDisposable
         {
             environment[key] = value;
         }
-        var process = ServiceProcess.Start("decoder-worker", RepoPaths.BuiltAssembly("decoder-worker", "Kosmos2.DecoderWorker"), environment);
-        var host = new DecoderWorkerHost(process);
-        try
-        {
-            await process.WaitHealthyAsync(TimeSpan.FromSeconds(90));
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
-        }
-        return host;
+        return new DecoderWorkerHost(await ServiceProcess.StartHealthyAsync("decoder-worker", RepoPaths.BuiltAssembly("decoder-worker", "Kosmos2.DecoderWorker"), environment, TimeSpan.FromSeconds(90)));
     }
 
     public Task<DecoderInfo> InfoAsync() => Client.GetInfoAsync(new DecoderInfoRequest()).ResponseAsync;

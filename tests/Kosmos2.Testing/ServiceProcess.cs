@@ -107,6 +107,22 @@ public sealed class ServiceProcess : IAsyncDisposable
         return service;
     }
 
+    /// <summary>Starts a service (as <see cref="Start"/>) and waits until it is SERVING; stops it again when it never is.</summary>
+    public static async Task<ServiceProcess> StartHealthyAsync(string name, string assemblyPath, IReadOnlyDictionary<string, string> environment, TimeSpan timeout)
+    {
+        var service = Start(name, assemblyPath, environment);
+        try
+        {
+            await service.WaitHealthyAsync(timeout).ConfigureAwait(false);
+        }
+        catch
+        {
+            await service.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return service;
+    }
+
     /// <summary>Waits until <c>grpc.health.v1.Health/Check</c> answers SERVING.</summary>
     public async Task WaitHealthyAsync(TimeSpan timeout)
     {

@@ -32,18 +32,7 @@ internal sealed class VisionWorkerHost : IAsyncDisposable
         {
             environment[key] = value;
         }
-        var process = ServiceProcess.Start("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"), environment);
-        var host = new VisionWorkerHost(process);
-        try
-        {
-            await process.WaitHealthyAsync(TimeSpan.FromSeconds(90));
-        }
-        catch
-        {
-            await host.DisposeAsync();
-            throw;
-        }
-        return host;
+        return new VisionWorkerHost(await ServiceProcess.StartHealthyAsync("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"), environment, TimeSpan.FromSeconds(90)));
     }
 
     public Task<VisionInfo> InfoAsync() => Client.GetInfoAsync(new VisionInfoRequest()).ResponseAsync;
