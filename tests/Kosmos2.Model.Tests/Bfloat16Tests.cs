@@ -6,8 +6,11 @@ using static TorchSharp.torch;
 namespace Kosmos2.Model.Tests;
 
 /// <summary>
-/// bfloat16 (the CPU serving dtype) against the float32 reference: reports greedy agreement and logit differences.
-/// Bounds are loose on purpose (bf16 has 8 bits of mantissa); the computation is deterministic, so not flaky.
+/// bfloat16 (the CPU serving dtype) against the float32 reference: reports greedy agreement and logit differences, and
+/// asserts only what holds for any weights. bf16 keeps 8 bits of mantissa (a relative step of 2⁻⁸ ≈ 0.4%), so its logits
+/// may move by a few percent of their spread, and greedy picks may flip where the reference's top two are close. The
+/// checks are scaled by each case's own float32 logits: the error is bounded relative to the logits' spread, and the
+/// first token must agree on every case whose float32 top-1/top-2 margin is over twice bf16's measured error there.
 /// </summary>
 [Collection(GoldenModelCollection.Name)]
 [Trait("Category", "Golden")]
@@ -22,6 +25,7 @@ public sealed class Bfloat16Tests(ITestOutputHelper output)
         Assert.NotEmpty(cases);
         var agree = 0;
         var firstTokenAgree = 0;
+        var clearMarginCases = 0;
         var maxPromptDiff = 0.0;
         var maxStepDiff = 0.0;
         foreach (var name in cases)
@@ -35,7 +39,13 @@ public sealed class Bfloat16Tests(ITestOutputHelper output)
             var expected = GoldenData.Longs(generation.GetProperty("new_token_ids"));
             var embeds = model.EncodeImages(image.Read("pixel_values"));
             using var cache = model.CreateKvCache(1, ids.Length);
-            var promptDiff = GoldenData.MaxAbsDiff(model.Prefill(cache, 0, ids, 0, embeds, offset, allLogits: true).unsqueeze(0), tensors.Read("logits"));
+            var referenceLogits = tensors.Read("logits");
+            var promptLogits = model.Prefill(cache, 0, ids, 0, embeds, offset, allLogits: true).unsqueeze(0);
+            var promptDiff = GoldenData.MaxAbsDiff(promptLogits, referenceLogits);
+            var lastDiff = GoldenData.MaxAbsDiff(promptLogits[0, -1], referenceLogits[0, -1]);
+            var spread = (referenceLogits.max() - referenceLogits.min()).item<float>();
+            Assert.True(promptDiff < RelativeErrorBound * spread,
+                $"{name}: bf16 prompt logits differ by {promptDiff:F4}, over {RelativeErrorBound:P0} of the float32 logits' spread {spread:F3}");
             var stepLogits = tensors.Read("step_logits");
             var stepDiff = 0.0;
             var agreeing = true; // step logits are comparable only while every earlier token matched
@@ -48,6 +58,15 @@ public sealed class Bfloat16Tests(ITestOutputHelper output)
                         agreeing = logits.argmax().item<long>() == expected[step];
                     }
                 });
+            var top2 = stepLogits[0].topk(2).values;
+            var margin = (top2[0] - top2[1]).item<float>();
+            // A float32 lead larger than twice bf16's error at that position cannot be overturned by that error.
+            if (expected.Length > 0 && margin > 2 * lastDiff)
+            {
+                clearMarginCases++;
+                Assert.True(tokens.Length > 0 && tokens[0] == expected[0],
+                    $"{name}: float32's first token {expected[0]} leads by {margin:F3}, over twice bf16's error there ({lastDiff:F3}), yet bf16 picked {(tokens.Length > 0 ? tokens[0] : -1)}");
+            }
             var same = tokens.SequenceEqual(expected);
             var prefix = tokens.Zip(expected).TakeWhile(p => p.First == p.Second).Count();
             agree += same ? 1 : 0;
@@ -56,8 +75,11 @@ public sealed class Bfloat16Tests(ITestOutputHelper output)
             maxStepDiff = Math.Max(maxStepDiff, stepDiff);
             output.WriteLine($"{name}: tokens {(same ? "equal" : $"differ after {prefix}/{expected.Length}")}, prompt logits {promptDiff:F4}, step logits while tokens agree {stepDiff:F4}");
         }
-        output.WriteLine($"bf16: {agree}/{cases.Count} cases identical, first token {firstTokenAgree}/{cases.Count}, max prompt logit diff {maxPromptDiff:F4}, max step logit diff {maxStepDiff:F4}");
-
-        Assert.True(maxPromptDiff < 1.0, $"prompt logits differ by {maxPromptDiff}");
+        output.WriteLine($"bf16: {agree}/{cases.Count} cases identical, first token {firstTokenAgree}/{cases.Count} " +
+                         $"({clearMarginCases} with a clear float32 margin, all agreeing), max prompt logit diff {maxPromptDiff:F4}, max step logit diff {maxStepDiff:F4}");
     }
+
+    /// <summary>bf16 logits stay within this share of the float32 logits' spread (max − min): ~13 relative bf16 steps.</summary>
+    private const double RelativeErrorBound = 0.05;
+
 }

@@ -8,19 +8,22 @@ public static class RepoPaths
     /// <summary>The folder holding <c>Kosmos2.Grpc.sln</c>.</summary>
     public static string RepoRoot => Root.Value;
 
-    /// <summary><c>$KOSMOS2_GOLDEN_DIR</c>, else <c>../shared/golden</c> relative to the repository root.</summary>
+    /// <summary>
+    /// <c>$KOSMOS2_GOLDEN_DIR</c> (another family of golden data in the same layout), else the repository's own copy,
+    /// <c>tests/golden</c>, so a fresh clone with nothing beside it tests itself.
+    /// </summary>
     public static string GoldenDir
     {
         get
         {
             var fromEnv = Environment.GetEnvironmentVariable("KOSMOS2_GOLDEN_DIR");
             var dir = string.IsNullOrWhiteSpace(fromEnv)
-                ? Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "golden"))
+                ? Path.Combine(RepoRoot, "tests", "golden")
                 : Path.GetFullPath(fromEnv, RepoRoot);
             if (!Directory.Exists(dir))
             {
                 throw new DirectoryNotFoundException(
-                    $"Golden data not found at {dir}: set KOSMOS2_GOLDEN_DIR or put shared/ beside the repository.");
+                    $"Golden data not found at {dir}: set KOSMOS2_GOLDEN_DIR to a folder in the golden layout (tests/golden is the repository's own).");
             }
             return dir;
         }

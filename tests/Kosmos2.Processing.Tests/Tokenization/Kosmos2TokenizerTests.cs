@@ -1,3 +1,4 @@
+using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Tokenization;
 using Kosmos2.Testing;
 
@@ -11,47 +12,66 @@ public sealed class Kosmos2TokenizerTests
 
     private static Kosmos2Tokenizer Unigram => TokenizerGoldenData.Tokenizer(Path.Combine(RepoPaths.GoldenDir, "tokenizer_unigram"));
 
-    [Fact]
-    public void Bpe_golden_layout()
+    /// <summary>The golden tokenizer folders: <c>model/</c> and, when the family has it, <c>tokenizer_unigram/</c>.</summary>
+    public static TheoryData<string> TokenizerFolders()
     {
-        var t = Bpe;
-        Assert.Equal(SentencePieceModelType.Bpe, t.ModelType);
-        Assert.Equal(1000, t.PieceCount);
-        Assert.Equal(2037, t.VocabSize);
-        Assert.Equal(1001, t.MaskId);
-        Assert.Equal(1001, t.TokenToId("<mask>"));
-        Assert.Equal(1002, t.TokenToId("</doc>"));
-        Assert.Equal(1003, t.TokenToId("<image>"));
-        Assert.Equal(1003, t.ImageTokenId);
-        Assert.Equal(1004, t.ImageEndTokenId);
-        Assert.Equal(1007, t.PhraseStartId);
-        Assert.Equal(1008, t.PhraseEndId);
-        Assert.Equal(1009, t.ObjectStartId);
-        Assert.Equal(1010, t.ObjectEndId);
-        Assert.Equal(1011, t.DelimiterId);
-        Assert.Equal(1011, t.TokenToId("</delimiter_of_multi_objects/>"));
-        Assert.Equal(1012, t.GroundingTokenId);
-        Assert.Equal(1013, t.TokenToId("<patch_index_0000>"));
-        Assert.Equal(1013, t.PatchIndexId(0));
-        Assert.Equal(2036, t.PatchIndexId(1023));
-        Assert.Equal("<patch_index_1023>", t.IdToToken(2036));
-        Assert.True(t.TryGetPatchIndex(1057, out var n));
-        Assert.Equal(44, n);
-        Assert.False(t.TryGetPatchIndex(1012, out _));
+        var data = new TheoryData<string> { "model" };
+        if (File.Exists(Path.Combine(RepoPaths.GoldenDir, "tokenizer_unigram", Kosmos2Tokenizer.ModelFileName)))
+        {
+            data.Add("tokenizer_unigram");
+        }
+        return data;
     }
 
-    [Fact]
-    public void Unigram_golden_layout()
+    /// <summary>
+    /// Every id of the folder's <c>tokenizer_config.json</c> (<c>added_tokens_decoder</c>) and <c>added_tokens.json</c> — the
+    /// files Hugging Face wrote — is the id the tokenizer gives, and the layout of SPEC §7.1 follows from the piece count:
+    /// <c>&lt;mask&gt;</c> = pieces + 1, the Kosmos tags after it, then the 1,024 patch tokens, the last id = vocabulary − 1.
+    /// The model type and piece count are also checked against the manifest where it states them.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TokenizerFolders))]
+    public void Golden_layout_matches_the_files_hugging_face_wrote(string folder)
     {
-        var t = Unigram;
-        Assert.Equal(SentencePieceModelType.Unigram, t.ModelType);
-        Assert.Equal(270, t.PieceCount);
-        Assert.Equal(1307, t.VocabSize);
-        Assert.Equal(271, t.TokenToId("<mask>"));
-        Assert.Equal(273, t.TokenToId("<image>"));
-        Assert.Equal(282, t.GroundingTokenId);
-        Assert.Equal(283, t.TokenToId("<patch_index_0000>"));
-        Assert.Equal(1306, t.PatchIndexId(1023));
+        var dir = Path.Combine(RepoPaths.GoldenDir, folder);
+        var t = TokenizerGoldenData.Tokenizer(dir);
+        var expected = GoldenTokenizerFiles.AddedTokenIds(dir);
+        Assert.NotEmpty(expected);
+        foreach (var (token, id) in expected)
+        {
+            Assert.Equal(id, t.TokenToId(token));
+            Assert.Equal(token, t.IdToToken(id));
+        }
+
+        Assert.Equal(expected["<mask>"], t.MaskId);
+        Assert.Equal(t.PieceCount + 1, t.MaskId);
+        Assert.Equal(expected.Values.Max() + 1, t.VocabSize);
+        Assert.Equal(expected["<image>"], t.ImageTokenId);
+        Assert.Equal(expected["</image>"], t.ImageEndTokenId);
+        Assert.Equal(expected["<phrase>"], t.PhraseStartId);
+        Assert.Equal(expected["</phrase>"], t.PhraseEndId);
+        Assert.Equal(expected["<object>"], t.ObjectStartId);
+        Assert.Equal(expected["</object>"], t.ObjectEndId);
+        Assert.Equal(expected["</delimiter_of_multi_objects/>"], t.DelimiterId);
+        Assert.Equal(expected["<grounding>"], t.GroundingTokenId);
+        for (var n = 0; n < PatchIndexCodec.PatchCount; n++)
+        {
+            var id = expected[$"<patch_index_{n:D4}>"];
+            Assert.Equal(id, t.PatchIndexId(n));
+            Assert.True(t.TryGetPatchIndex(id, out var back));
+            Assert.Equal(n, back);
+        }
+        Assert.Equal(t.VocabSize - 1, t.PatchIndexId(PatchIndexCodec.PatchCount - 1));
+        Assert.False(t.TryGetPatchIndex(t.GroundingTokenId, out _));
+
+        if (GoldenTokenizerFiles.ManifestFacts(folder) is { } facts)
+        {
+            Assert.Equal(facts.ModelType, t.ModelType);
+            if (facts.Pieces is { } pieces)
+            {
+                Assert.Equal(pieces, t.PieceCount);
+            }
+        }
     }
 
     [Fact]
