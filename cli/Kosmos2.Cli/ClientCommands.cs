@@ -15,18 +15,25 @@ internal static class ClientCommands
 {
     private static readonly string[] CommonOptions = ["gateway", "api-key", "json", "out", "max-new-tokens", "temperature", "seed"];
 
-    public const string Usage = """
-          caption IMAGE [--detailed]             a grounded caption
-          ground IMAGE PHRASE...                 boxes for each phrase
-          refer IMAGE --box x1,y1,x2,y2 [--phrase TEXT]
-                                                 describe a region (pixels, or normalised when all ≤ 1)
-          ask IMAGE QUESTION                     visual question answering
-          chat IMAGE                             a multi-turn session; a line may end with --box x1,y1,x2,y2
-          generate --image FILE --prompt TEXT [--bboxes JSON] [--model-dir DIR | --gateway ADDR]
-                   [--max-new-tokens N] [--dtype float32|bfloat16]
+    /// <summary>The options every client command takes, for the help texts.</summary>
+    public const string ClientOptionsHelp = """
         Client options: --gateway ADDR (default $KOSMOS2_GATEWAY or http://127.0.0.1:50051), --api-key K
-          (or $KOSMOS2_API_KEY), --json, --out FILE.png (draw the boxes), --max-new-tokens N
+          (or $KOSMOS2_API_KEY), --json (one JSON object), --out FILE.png (draw the boxes), --max-new-tokens N,
+          --temperature T [--seed S]
         """;
+
+    /// <summary>Each client command: its usage line and what it does.</summary>
+    public static readonly IReadOnlyList<(string Name, string Usage, string Summary)> Help =
+    [
+        ("caption", "caption IMAGE [--detailed]", "a grounded caption (brief, or detailed with --detailed)"),
+        ("ground", "ground IMAGE PHRASE...", "boxes for each phrase"),
+        ("refer", "refer IMAGE --box x1,y1,x2,y2 [--box …] [--phrase TEXT]", "describe a region (pixels, or normalised when all ≤ 1)"),
+        ("ask", "ask IMAGE QUESTION", "visual question answering"),
+        ("chat", "chat IMAGE [--no-grounding]", "a multi-turn session, one question per line; a line may end with --box x1,y1,x2,y2"),
+        ("generate", "generate --image FILE --prompt TEXT [--bboxes JSON] [--model-dir DIR [--dtype float32|bfloat16] | --gateway ADDR]",
+            "a free prompt, offline (--model-dir) or through a gateway; --bboxes as the reference processor takes them, one " +
+            "entry per <phrase>: null, [x1, y1, x2, y2] floats, [ul, lr] patch indices, or a list of boxes"),
+    ];
 
     public static Task<int> CaptionAsync(string[] args)
     {
@@ -92,19 +99,7 @@ internal static class ClientCommands
         }
 
         var request = new GenerateRequest { Prompt = prompt };
-        foreach (var phrase in boxes?.Phrases ?? [])
-        {
-            var region = new Region { Frame = BoxFrame.Normalized };
-            foreach (var box in phrase ?? [])
-            {
-                if (box is not CoordinateReferringBox coordinate)
-                {
-                    throw new UsageException("--bboxes with patch-index pairs works offline only (--model-dir); through a gateway give boxes as 4 floats.");
-                }
-                region.Boxes.Add(new Box { X1 = coordinate.Box.X1, Y1 = coordinate.Box.Y1, X2 = coordinate.Box.X2, Y2 = coordinate.Box.Y2 });
-            }
-            request.Regions.Add(region);
-        }
+        request.Regions.Add(ToRegions(boxes));
         return await RunGatewayAsync(cli, imageBytes, request);
     }
 
@@ -245,6 +240,23 @@ internal static class ClientCommands
             throw new UsageException($"--bboxes: {ex.Message}");
         }
     }
+
+    /// <summary>
+    /// The processor's <c>bboxes</c> as API regions, one per phrase in order: null → a region with no box, a 4-float box →
+    /// normalised coordinates, an <c>[ul, lr]</c> pair → a patch box.
+    /// </summary>
+    internal static IEnumerable<Region> ToRegions(ReferringBoxes? boxes) =>
+        (boxes?.Phrases ?? []).Select(phrase =>
+        {
+            var region = new Region { Frame = BoxFrame.Normalized };
+            region.Boxes.Add((phrase ?? []).Select(box => box switch
+            {
+                CoordinateReferringBox c => new Box { X1 = c.Box.X1, Y1 = c.Box.Y1, X2 = c.Box.X2, Y2 = c.Box.Y2 },
+                PatchIndexReferringBox p => new Box { Patch = new PatchIndexBox { TopLeft = (uint)p.Ul, BottomRight = (uint)p.Lr } },
+                _ => throw new UsageException($"--bboxes: unsupported box {box}."),
+            }));
+            return region;
+        });
 
     /// <summary>A region from <c>x1,y1,x2,y2</c> strings: normalised when every value is ≤ 1, else pixels.</summary>
     private static Region RegionOf(IEnumerable<string> boxes, string phrase)

@@ -11,7 +11,7 @@ namespace Kosmos2.Cli;
 /// </summary>
 internal static class UpCommand
 {
-    public const string Usage = "kosmos2 up [--model-dir DIR] [--port P] [--api-key K] [--dtype float32|bfloat16]";
+    public const string Usage = "up [--model-dir DIR] [--port P] [--api-key K] [--dtype float32|bfloat16]";
 
     public static async Task<int> RunAsync(string[] args)
     {

@@ -53,6 +53,10 @@ public static class TaskPrompts
                 {
                     RpcErrors.InvalidArgument($"TASK_KIND_REFERRING_EXPRESSION_GENERATION needs exactly one region in `regions` (got {request.Regions.Count}).");
                 }
+                if (request.Regions[0].Boxes.Count == 0)
+                {
+                    RpcErrors.InvalidArgument("TASK_KIND_REFERRING_EXPRESSION_GENERATION needs a box in `regions[0].boxes`: the region to describe.");
+                }
                 return [new PlannedPrompt("<grounding><phrase>It</phrase> is", new ReferringBoxes([RegionBoxes(request.Regions[0], imageWidth, imageHeight)]), false)];
             case TaskKind.Vqa:
                 if (string.IsNullOrWhiteSpace(request.Text))
@@ -105,10 +109,14 @@ public static class TaskPrompts
         }
         return region.Boxes.Select(b =>
         {
+            if (b.Patch is { } patch)
+            {
+                return (ReferringBox)new PatchIndexReferringBox((int)patch.TopLeft, (int)patch.BottomRight);
+            }
             var normalized = region.Frame == BoxFrame.Pixels
                 ? PatchIndexCodec.Normalize(new PixelBox(b.X1, b.Y1, b.X2, b.Y2), imageWidth, imageHeight)
                 : new NormalizedBox(b.X1, b.Y1, b.X2, b.Y2);
-            return (ReferringBox)new CoordinateReferringBox(normalized);
+            return new CoordinateReferringBox(normalized);
         }).ToList();
     }
 

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Kosmos2.Contracts.V1;
+using Kosmos2.Processing.Grounding;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Validation;
@@ -59,9 +60,11 @@ public static class RequestValidator
     }
 
     /// <summary>
-    /// Regions: at most <see cref="GatewayOptions.MaxRegions"/>, each with at least one box whose corners are ordered
-    /// (x2 &gt; x1, y2 &gt; y1) and inside the image: [0, 1] for normalised boxes, [0, width] × [0, height] for pixel
-    /// boxes. Pixel boxes need the image size; pass null while it is unknown and call again once it is.
+    /// Regions: at most <see cref="GatewayOptions.MaxRegions"/>. A region with no box is a phrase without one (the
+    /// reference's <c>None</c>). A coordinate box has ordered corners (x2 &gt; x1, y2 &gt; y1) inside the image: [0, 1] for
+    /// normalised boxes, [0, width] × [0, height] for pixel boxes; pixel boxes need the image size, so pass null while it
+    /// is unknown and call again once it is. A patch box names two cells of the grid, the top-left one not below or right
+    /// of the bottom-right one.
     /// </summary>
     public static void ValidateRegions(IReadOnlyList<Region> regions, GatewayOptions options, int? imageWidth = null, int? imageHeight = null, string field = "regions")
     {
@@ -72,10 +75,6 @@ public static class RequestValidator
         for (var r = 0; r < regions.Count; r++)
         {
             var region = regions[r];
-            if (region.Boxes.Count == 0)
-            {
-                RpcErrors.InvalidArgument($"{field}[{r}].boxes is empty: a region needs at least one box.");
-            }
             if (region.Phrase.Length > options.MaxPromptChars)
             {
                 RpcErrors.OverLimit($"{field}[{r}].phrase", $"{region.Phrase.Length} characters", $"{options.MaxPromptChars} characters", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPromptChars));
@@ -87,9 +86,14 @@ public static class RequestValidator
         }
     }
 
-    /// <summary>One box in its frame; see <see cref="ValidateRegions"/>.</summary>
+    /// <summary>One box in its frame, or its patch cells; see <see cref="ValidateRegions"/>.</summary>
     public static void ValidateBox(Box box, BoxFrame frame, string field, int? imageWidth = null, int? imageHeight = null)
     {
+        if (box.Patch is { } patch)
+        {
+            ValidatePatchBox(patch, box, field);
+            return;
+        }
         if (!(double.IsFinite(box.X1) && double.IsFinite(box.Y1) && double.IsFinite(box.X2) && double.IsFinite(box.Y2)))
         {
             RpcErrors.InvalidArgument($"{field} has a coordinate that is not a finite number.");
@@ -112,6 +116,27 @@ public static class RequestValidator
         else if (box.X1 < 0 || box.Y1 < 0 || box.X2 > 1 || box.Y2 > 1)
         {
             RpcErrors.InvalidArgument($"{field} ({Format(box)}) is outside [0, 1]: normalised coordinates are fractions of the image; use frame BOX_FRAME_PIXELS for pixels.");
+        }
+    }
+
+    private static void ValidatePatchBox(PatchIndexBox patch, Box box, string field)
+    {
+        if (box.X1 != 0 || box.Y1 != 0 || box.X2 != 0 || box.Y2 != 0)
+        {
+            RpcErrors.InvalidArgument($"{field} has both coordinates ({Format(box)}) and a patch: give one or the other.");
+        }
+        const int last = PatchIndexCodec.PatchCount - 1;
+        if (patch.TopLeft > last || patch.BottomRight > last)
+        {
+            RpcErrors.InvalidArgument($"{field}.patch ({patch.TopLeft}, {patch.BottomRight}) names a cell outside the grid: cells are 0…{last}.");
+        }
+        var (topLeftRow, topLeftColumn) = Math.DivRem((int)patch.TopLeft, PatchIndexCodec.PatchesPerSide);
+        var (bottomRightRow, bottomRightColumn) = Math.DivRem((int)patch.BottomRight, PatchIndexCodec.PatchesPerSide);
+        if (topLeftRow > bottomRightRow || topLeftColumn > bottomRightColumn)
+        {
+            RpcErrors.InvalidArgument(
+                $"{field}.patch ({patch.TopLeft}, {patch.BottomRight}): the top-left cell (row {topLeftRow}, column {topLeftColumn}) is below or right of " +
+                $"the bottom-right cell (row {bottomRightRow}, column {bottomRightColumn}); cells are numbered row by row, {PatchIndexCodec.PatchesPerSide} per row.");
         }
     }
 

@@ -38,6 +38,15 @@ public sealed record GoldenCase(string Name, string Image, string Prompt, string
         return cases;
     }
 
+    /// <summary>
+    /// Every case, then each case again with its boxes in every other form that gives the reference the same prompt
+    /// (<see cref="GoldenBoxForms"/>), expecting the same outputs.
+    /// </summary>
+    public static IReadOnlyList<GoldenCase> AllInEveryBoxForm() =>
+        [.. All().SelectMany(c => GoldenBoxForms.Equivalents(c.Prompt, c.BboxesJson)
+            .Select(f => c with { Name = $"{c.Name} ({f.Form})", BboxesJson = f.BboxesJson })
+            .Prepend(c))];
+
     /// <summary>Checks a <c>generate --json</c> object against this case.</summary>
     public void AssertMatches(string json)
     {

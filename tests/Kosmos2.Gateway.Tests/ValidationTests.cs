@@ -45,6 +45,44 @@ public sealed class ValidationTests
         Assert.Contains(why, ex.Status.Detail);
     }
 
+    [Theory]
+    [InlineData(1024u, 5u, "regions[0].boxes[0].patch (1024, 5) names a cell outside the grid: cells are 0…1023.")]
+    [InlineData(5u, 4000u, "regions[0].boxes[0].patch (5, 4000) names a cell outside the grid: cells are 0…1023.")]
+    [InlineData(40u, 39u, "regions[0].boxes[0].patch (40, 39): the top-left cell (row 1, column 8) is below or right of the bottom-right cell (row 1, column 7); cells are numbered row by row, 32 per row.")]
+    [InlineData(64u, 31u, "regions[0].boxes[0].patch (64, 31): the top-left cell (row 2, column 0) is below or right of the bottom-right cell (row 0, column 31); cells are numbered row by row, 32 per row.")]
+    public void Bad_patch_boxes_name_the_field_and_the_rule(uint topLeft, uint bottomRight, string message)
+    {
+        var regions = new[] { new Region { Phrase = "a dog", Boxes = { new Box { Patch = new PatchIndexBox { TopLeft = topLeft, BottomRight = bottomRight } } } } };
+
+        var ex = Assert.Throws<RpcException>(() => RequestValidator.ValidateRegions(regions, Options, 640, 480));
+
+        Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
+        Assert.Equal(message, ex.Status.Detail);
+    }
+
+    [Fact]
+    public void A_patch_box_with_coordinates_too_is_refused()
+    {
+        var regions = new[] { new Region { Boxes = { new Box { X2 = 0.5, Y2 = 0.5, Patch = new PatchIndexBox { TopLeft = 0, BottomRight = 33 } } } } };
+
+        var ex = Assert.Throws<RpcException>(() => RequestValidator.ValidateRegions(regions, Options));
+
+        Assert.Equal("regions[0].boxes[0] has both coordinates (0, 0, 0.5, 0.5) and a patch: give one or the other.", ex.Status.Detail);
+    }
+
+    [Fact]
+    public void Patch_boxes_at_the_grid_edges_and_regions_without_boxes_are_accepted()
+    {
+        RequestValidator.ValidateRegions(
+            [
+                new Region { Phrase = "all", Boxes = { new Box { Patch = new PatchIndexBox { TopLeft = 0, BottomRight = 1023 } } } },
+                new Region { Phrase = "one cell", Boxes = { new Box { Patch = new PatchIndexBox { TopLeft = 1023, BottomRight = 1023 } } } },
+                new Region { Phrase = "one column", Boxes = { new Box { Patch = new PatchIndexBox { TopLeft = 31, BottomRight = 1023 } } } },
+                new Region { Phrase = "no box" },
+            ],
+            Options, 640, 480);
+    }
+
     [Fact]
     public void Good_boxes_and_too_many_regions()
     {

@@ -1,13 +1,34 @@
 using System.Text.Json;
+using Kosmos2.Contracts.V1;
+using Kosmos2.Processing.Prompts;
 using Kosmos2.Testing;
 
 namespace Kosmos2.Integration.Tests;
 
 /// <summary>A golden case as a user would send it: image file, prompt, boxes; and the reference's outputs.</summary>
-public sealed record GoldenCase(string Name, string ImagePath, string Prompt, List<double[]?> Boxes, int MaxNewTokens,
+public sealed record GoldenCase(string Name, string ImagePath, string Prompt, string? BboxesJson, int MaxNewTokens,
     int[] NewTokenIds, string CleanText, List<(string Phrase, int Start, int End, double[][] Boxes)> Entities)
 {
     public override string ToString() => Name;
+
+    /// <summary>
+    /// The case's <c>bboxes</c> as API regions, one per phrase: <c>null</c> → a region with no box, <c>[x1, y1, x2, y2]</c>
+    /// → normalised coordinates, <c>[ul, lr]</c> → a patch box, a list → several boxes in order.
+    /// </summary>
+    public IEnumerable<Region> Regions() =>
+        (BboxesJson is null ? null : ReferringBoxes.Parse(BboxesJson))?.Phrases.Select(phrase => new Region
+        {
+            Frame = BoxFrame.Normalized,
+            Boxes =
+            {
+                (phrase ?? []).Select(box => box switch
+                {
+                    PatchIndexReferringBox p => new Box { Patch = new PatchIndexBox { TopLeft = (uint)p.Ul, BottomRight = (uint)p.Lr } },
+                    CoordinateReferringBox { Box: var c } => new Box { X1 = c.X1, Y1 = c.Y1, X2 = c.X2, Y2 = c.Y2 },
+                    _ => throw new InvalidDataException($"{Name}: unknown box form {box}"),
+                }),
+            },
+        }) ?? [];
 
     /// <summary>Every <c>cases/*/case.json</c> under the golden folder.</summary>
     public static IReadOnlyList<GoldenCase> All()
@@ -18,19 +39,12 @@ public sealed record GoldenCase(string Name, string ImagePath, string Prompt, Li
             using var json = JsonDocument.Parse(File.ReadAllText(file));
             var root = json.RootElement;
             var generation = root.GetProperty("generation");
-            var boxes = new List<double[]?>();
-            if (root.GetProperty("bboxes").ValueKind == JsonValueKind.Array)
-            {
-                foreach (var entry in root.GetProperty("bboxes").EnumerateArray())
-                {
-                    boxes.Add(entry.ValueKind == JsonValueKind.Null ? null : entry.EnumerateArray().Select(v => v.GetDouble()).ToArray());
-                }
-            }
+            var bboxes = root.GetProperty("bboxes");
             cases.Add(new GoldenCase(
                 root.GetProperty("name").GetString()!,
                 Path.Combine(RepoPaths.GoldenDir, root.GetProperty("image").GetString()!),
                 root.GetProperty("prompt").GetString()!,
-                boxes,
+                bboxes.ValueKind == JsonValueKind.Null ? null : bboxes.GetRawText(),
                 generation.GetProperty("max_new_tokens").GetInt32(),
                 generation.GetProperty("new_token_ids").EnumerateArray().Select(e => e.GetInt32()).ToArray(),
                 generation.GetProperty("clean_text").GetString()!,
@@ -42,4 +56,13 @@ public sealed record GoldenCase(string Name, string ImagePath, string Prompt, Li
         }
         return cases;
     }
+
+    /// <summary>
+    /// Every case, then each case again with its boxes in every other form that gives the reference the same prompt
+    /// (<see cref="GoldenBoxForms"/>), expecting the same outputs.
+    /// </summary>
+    public static IReadOnlyList<GoldenCase> AllInEveryBoxForm() =>
+        [.. All().SelectMany(c => GoldenBoxForms.Equivalents(c.Prompt, c.BboxesJson)
+            .Select(f => c with { Name = $"{c.Name} ({f.Form})", BboxesJson = f.BboxesJson })
+            .Prepend(c))];
 }
