@@ -11,6 +11,18 @@ internal static class BoxDrawing
         new(145, 30, 180), new(70, 240, 240), new(240, 50, 230), new(210, 245, 60),
     ];
 
+    /// <summary>
+    /// DejaVu Sans Bold, embedded (Fonts/, Bitstream Vera licence): <c>SKTypeface.Default</c> has no glyphs where
+    /// SkiaSharp finds no system fonts, and the labels then came out as empty boxes.
+    /// </summary>
+    private static readonly Lazy<SKTypeface> LabelTypeface = new(() =>
+    {
+        using var stream = typeof(BoxDrawing).Assembly.GetManifestResourceStream("Kosmos2.Cli.LabelFont.ttf")
+                           ?? throw new InvalidOperationException("The label font is not embedded in kosmos2.");
+        using var data = SKData.Create(stream);
+        return SKTypeface.FromData(data) ?? throw new InvalidOperationException("The embedded label font cannot be read.");
+    });
+
     /// <summary>Stroke width in pixels for an image: 1/150 of its shorter side, at least 2.</summary>
     public static int StrokeWidth(int width, int height) => Math.Max(2, Math.Min(width, height) / 150);
 
@@ -23,7 +35,7 @@ internal static class BoxDrawing
         using var bitmap = original.Copy(SKColorType.Rgba8888);
         using var canvas = new SKCanvas(bitmap);
         var stroke = StrokeWidth(bitmap.Width, bitmap.Height);
-        using var font = new SKFont(SKTypeface.Default, Math.Max(12, stroke * 6));
+        using var font = new SKFont(LabelTypeface.Value, Math.Max(12, stroke * 6));
         for (var i = 0; i < entities.Count; i++)
         {
             var color = ColorOf(i);
