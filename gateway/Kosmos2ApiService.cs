@@ -124,7 +124,8 @@ public sealed class Kosmos2ApiService(
         var segment = (session.Turns.Count == 0 ? (session.Options.Grounding ? "<grounding>" : "") : " ")
                       + "Question: " + PromptBuilder.InsertBoxes(question, boxes) + " Answer:";
         var questionIds = tokenizer.Encode(segment);
-        var maxNewTokens = SessionLimits.RoomForNewTokens(session, questionIds.Length, requestedMax, _options);
+        var decoderContext = await decoders.MaxSequenceTokensAsync(context.CancellationToken).ConfigureAwait(false);
+        var maxNewTokens = SessionLimits.RoomForNewTokens(session, questionIds.Length, requestedMax, _options, decoderContext);
 
         EncodedImage image;
         try

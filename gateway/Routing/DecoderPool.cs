@@ -22,6 +22,8 @@ public sealed partial class DecoderPool : IDisposable
     private readonly int _maxAttempts;
     private readonly TimeSpan _backoff;
     private readonly ILogger<DecoderPool> _logger;
+    private int? _contextLimit;
+    private long _contextLimitAt;
 
     public DecoderPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory)
     {
@@ -100,6 +102,43 @@ public sealed partial class DecoderPool : IDisposable
         }
     }
 
+    /// <summary>
+    /// The decoders' longest context (prompt + new tokens, their <c>Decoder:MaxSequenceTokens</c>), from their GetInfo,
+    /// asked again when older than <see cref="ContextLimitRefresh"/>; null while no decoder has answered. A chat turn that
+    /// can't fit is then refused before any decoding, as the session's limit is. The decoders behind one gateway are one
+    /// deployment with one setting, so the answer of whichever decoder the balancer picks speaks for all.
+    /// </summary>
+    public async ValueTask<int?> MaxSequenceTokensAsync(CancellationToken cancellationToken)
+    {
+        if (_client is null)
+        {
+            return null;
+        }
+        var now = Environment.TickCount64;
+        if (_contextLimit is { } known && now - _contextLimitAt < ContextLimitRefresh.TotalMilliseconds)
+        {
+            return known;
+        }
+        try
+        {
+            var info = await _client.GetInfoAsync(new DecoderInfoRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken)
+                .ConfigureAwait(false);
+            if (info.MaxSequenceTokens > 0)
+            {
+                _contextLimit = (int)info.MaxSequenceTokens;
+                _contextLimitAt = now;
+            }
+        }
+        catch (RpcException ex)
+        {
+            LogContextLimitUnknown(_logger, ex.StatusCode);
+        }
+        return _contextLimit;
+    }
+
+    /// <summary>How long a learned <see cref="MaxSequenceTokensAsync"/> is used before the decoders are asked again.</summary>
+    internal static readonly TimeSpan ContextLimitRefresh = TimeSpan.FromSeconds(30);
+
     public void Dispose() => _channel?.Dispose();
 
     /// <summary>Statuses a decoder answers with when it did not take the request: safe to offer it elsewhere.</summary>
@@ -116,6 +155,9 @@ public sealed partial class DecoderPool : IDisposable
         RpcErrors.Unavailable("No decoder worker is configured on this gateway (Gateway:DecoderWorkers).");
         return null;
     }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "No decoder told its context limit ({Status}); the session limit alone applies until one does.")]
+    private static partial void LogContextLimitUnknown(ILogger logger, StatusCode status);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Decoder {Address} refused a generation with {Status} before its first message (attempt {Attempt} of {MaxAttempts}); trying another.")]
     private static partial void LogRefused(ILogger logger, string address, StatusCode status, int attempt, int maxAttempts);

@@ -11,8 +11,9 @@ namespace Kosmos2.Gateway.Sessions;
 /// <list type="bullet">
 /// <item>A turn beyond <c>Gateway:MaxSessionTurns</c> is rejected with FAILED_PRECONDITION
 /// ("session has N turns; the limit is M (Gateway:MaxSessionTurns): start a new session"); the session is unchanged.</item>
-/// <item>A turn whose question alone leaves no room for one generated token within <c>Gateway:MaxSessionTokens</c> is
-/// rejected the same way, before any generation.</item>
+/// <item>A turn whose question alone leaves no room for one generated token within <c>Gateway:MaxSessionTokens</c>, or
+/// within the decoders' <c>Decoder:MaxSequenceTokens</c> when that is smaller, is rejected the same way, before any
+/// generation.</item>
 /// <item>Otherwise the turn's max_new_tokens is lowered to the room left (<see cref="RoomForNewTokens"/>); the answer
 /// then ends with FINISH_REASON_LENGTH, and the next turn is rejected by the rule above.</item>
 /// </list>
@@ -25,15 +26,26 @@ public static class SessionLimits
     /// Checks that <paramref name="session"/> can take one more turn whose question adds <paramref name="promptTokens"/>
     /// tokens, and returns how many new tokens fit: min(<paramref name="requestedMaxNewTokens"/>, the room left).
     /// </summary>
-    public static int RoomForNewTokens(SessionRecord session, int promptTokens, int requestedMaxNewTokens, GatewayOptions options)
+    /// <param name="session">The session.</param>
+    /// <param name="promptTokens">Tokens the turn's question adds.</param>
+    /// <param name="requestedMaxNewTokens">The turn's max_new_tokens.</param>
+    /// <param name="options">The gateway's limits.</param>
+    /// <param name="decoderMaxSequenceTokens">
+    /// The decoders' context (<c>Decoder:MaxSequenceTokens</c>, learned from their GetInfo), or null while unknown; the
+    /// smaller of it and <c>Gateway:MaxSessionTokens</c> is the limit, so a turn a decoder would refuse never reaches it.
+    /// </param>
+    public static int RoomForNewTokens(SessionRecord session, int promptTokens, int requestedMaxNewTokens, GatewayOptions options, int? decoderMaxSequenceTokens = null)
     {
         EnsureTurnAllowed(session.Turns.Count, options);
-        var room = options.MaxSessionTokens - session.ContextTokenIds.Count - promptTokens;
+        var (limit, setting) = decoderMaxSequenceTokens is { } decoder && decoder < options.MaxSessionTokens
+            ? (decoder, "the decoders' Decoder:MaxSequenceTokens")
+            : (options.MaxSessionTokens, $"Gateway:{nameof(GatewayOptions.MaxSessionTokens)}");
+        var room = limit - session.ContextTokenIds.Count - promptTokens;
         if (room < 1)
         {
             RpcErrors.FailedPrecondition(
                 $"Session has {session.ContextTokenIds.Count} context tokens and this question adds {promptTokens}; the limit is " +
-                $"{options.MaxSessionTokens} (Gateway:{nameof(GatewayOptions.MaxSessionTokens)}), which leaves no room for an answer: start a new session.");
+                $"{limit} ({setting}), which leaves no room for an answer: start a new session.");
         }
         return Math.Min(requestedMaxNewTokens, room);
     }

@@ -56,6 +56,12 @@ public sealed class FakeWorker : IAsyncDisposable
 
     public DecoderBehavior Behavior { get; set; } = DecoderBehavior.StreamThree;
 
+    /// <summary>What the fake decoder's GetInfo reports as its <c>max_sequence_tokens</c>.</summary>
+    public uint MaxSequenceTokens { get; set; } = 4096;
+
+    /// <summary>The last Generate request the fake decoder received.</summary>
+    public DecodeRequest? LastDecodeRequest { get; private set; }
+
     /// <summary>Token ids a <see cref="DecoderBehavior.Script"/> decoder streams.</summary>
     public IReadOnlyList<uint> Script { get; set; } = [];
 
@@ -112,6 +118,7 @@ public sealed class FakeWorker : IAsyncDisposable
         {
             Interlocked.Increment(ref worker._calls);
             Interlocked.Increment(ref worker._active);
+            worker.LastDecodeRequest = request;
             try
             {
                 switch (worker.Behavior)
@@ -156,6 +163,9 @@ public sealed class FakeWorker : IAsyncDisposable
                 Interlocked.Decrement(ref worker._active);
             }
         }
+
+        public override Task<DecoderInfo> GetInfo(DecoderInfoRequest request, ServerCallContext context) =>
+            Task.FromResult(new DecoderInfo { MaxSequenceTokens = worker.MaxSequenceTokens, Ready = true });
 
         private static DecodeResponse Tokens(uint id) => new() { TokenIds = { id } };
 
