@@ -31,7 +31,7 @@ public sealed class UpCommandTests
 
         var image = GoldenCase.All()[0].Image;
         var chat = await CliProcess.RunAsync(["chat", image, "--gateway", gateway, "--api-key", "secret", "--json", "--max-new-tokens", "6"],
-            stdin: "What is in the picture?\nWhat is <phrase>this</phrase>? --box 10,20,200,150\n");
+            stdin: "What is in the picture?\nWhat is <phrase>this</phrase>? --box 0.1,0.1,0.6,0.5\n");
         Assert.True(chat.ExitCode == 0, chat.Stderr);
         var turns = chat.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(2, turns.Length);

@@ -13,21 +13,26 @@ public sealed class ChatSessionTests
     {
         await using var cluster = await LocalCluster.StartAsync(ClusterFixture.ApiKeys);
         var client = new Contracts.V1.Kosmos2.Kosmos2Client(cluster.Gateway.Channel);
-        var image = new Image { Data = ByteString.CopyFrom(File.ReadAllBytes(GoldenCase.All()[0].ImagePath)) };
+        var png = File.ReadAllBytes(GoldenCase.All()[0].ImagePath);
+        var (width, height) = TestImages.PngSize(png);
+        var image = new Image { Data = ByteString.CopyFrom(png) };
+        // <s> <image>, the image's latent_query_num placeholders, </image>
+        var imageBlock = 3 + GoldenModel.LatentQueryNum();
         var session = await client.CreateSessionAsync(new CreateSessionRequest
         {
             Image = image,
             Options = new SessionOptions { Grounding = true, Stopping = new StoppingParameters { MaxNewTokens = 8 } },
         }, ClusterFixture.TenantA);
-        Assert.Equal(67u, session.ContextTokens); // <s> <image> 64 placeholders </image>
-        Assert.Equal(320u, session.ImageWidth);
+        Assert.Equal((uint)imageBlock, session.ContextTokens);
+        Assert.Equal((uint)width, session.ImageWidth);
+        Assert.Equal((uint)height, session.ImageHeight);
 
         var turn1 = await SendAsync(client, new SendTurnRequest { SessionId = session.Id, Text = "What is this?" });
         var turn2 = await SendAsync(client, new SendTurnRequest
         {
             SessionId = session.Id,
             Text = "What is <phrase>this shape</phrase>?",
-            Regions = { new Region { Phrase = "this shape", Frame = BoxFrame.Pixels, Boxes = { new Box { X1 = 10, Y1 = 20, X2 = 160, Y2 = 200 } } } },
+            Regions = { new Region { Phrase = "this shape", Frame = BoxFrame.Pixels, Boxes = { new Box { X1 = width / 30, Y1 = height / 12, X2 = width / 2, Y2 = height * 0.8 } } } },
         });
         Assert.Equal(0u, turn1.TurnIndex);
         Assert.Equal(1u, turn2.TurnIndex);
@@ -49,7 +54,7 @@ public sealed class ChatSessionTests
 
         stored = await client.GetSessionAsync(new GetSessionRequest { SessionId = session.Id }, ClusterFixture.TenantA);
         Assert.Equal(3, stored.Turns.Count);
-        var expectedContext = 67 + stored.Turns.Sum(t => (int)(t.PromptTokens + t.GeneratedTokens));
+        var expectedContext = imageBlock + stored.Turns.Sum(t => (int)(t.PromptTokens + t.GeneratedTokens));
         Assert.Equal((uint)expectedContext, stored.ContextTokens);
         Assert.Equal(stored.Turns[2].Answer, turn3.Text[(turn3.Text.IndexOf("Answer:", StringComparison.Ordinal) + "Answer:".Length)..].Trim());
 

@@ -16,6 +16,10 @@ public static class TestImages
         return Png(width, height, rgb);
     }
 
+    /// <summary>Width and height from a PNG's IHDR chunk (the golden images are PNG).</summary>
+    public static (int Width, int Height) PngSize(byte[] png) =>
+        (BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(16)), BinaryPrimitives.ReadInt32BigEndian(png.AsSpan(20)));
+
     /// <summary>Encodes RGB bytes (row-major, 3 per pixel) as a PNG.</summary>
     public static byte[] Png(int width, int height, byte[] rgb)
     {
