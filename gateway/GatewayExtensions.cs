@@ -15,7 +15,7 @@ public static class GatewayExtensions
         // A request may carry a whole image: let it through to validation, which names the limit, instead of
         // gRPC's 4 MB default rejecting it with a generic RESOURCE_EXHAUSTED.
         var options = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
-        builder.Services.AddGrpc().AddServiceOptions<Kosmos2ApiService>(o =>
+        builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<Kosmos2ApiService>>(o =>
             o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes * 2 + (1 << 20)));
 
         builder.AddGatewayAuth<Kosmos2ApiService>();

@@ -22,7 +22,7 @@ public static class VisionWorkerExtensions
         }
         builder.Services.AddSingleton(options);
         // An image up to the configured limit must reach validation (which names the limit) instead of gRPC's 4 MB default.
-        builder.Services.AddGrpc().AddServiceOptions<VisionWorkerService>(o =>
+        builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<VisionWorkerService>>(o =>
             o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes + (1 << 20)));
         builder.Services.AddSingleton(new Meter(MeterName));
         if (RedisConnection.ConnectOrNull(builder.Configuration) is { } redis)

@@ -16,7 +16,7 @@ public static class AuthExtensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ApiKeyStore>();
         builder.Services.AddSingleton<ApiKeyInterceptor>();
-        builder.Services.AddGrpc().AddServiceOptions<TService>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<TService>>(o => o.Interceptors.Add<ApiKeyInterceptor>());
         builder.Services.AddHostedService<AuthStartupReport>();
         return builder;
     }

@@ -46,6 +46,7 @@ public static class ServiceDefaultsExtensions
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds));
 
         builder.Services.AddGrpc(grpc => grpc.Interceptors.Add<ErrorInterceptor>());
+        builder.Services.AddMalformedRequestGuard();
         builder.Services.AddGrpcReflection();
         builder.Services.AddSingleton<ReadinessGate>();
         builder.Services.AddGrpcHealthChecks(health =>
@@ -88,6 +89,7 @@ public static class ServiceDefaultsExtensions
     /// <summary>Maps health, reflection and the metrics endpoint.</summary>
     public static WebApplication MapServiceDefaults(this WebApplication app)
     {
+        MalformedRequestGuard.EnsureActive(app.Services);
         app.MapGrpcHealthChecksService();
         app.MapGrpcReflectionService();
         var options = app.Configuration.GetSection(ServiceOptions.SectionName).Get<ServiceOptions>() ?? new ServiceOptions();
