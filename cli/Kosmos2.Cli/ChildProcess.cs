@@ -21,7 +21,8 @@ internal sealed class ChildProcess : IDisposable
         Port = port;
         _process = process;
         LogPath = logPath;
-        _log = new StreamWriter(logPath) { AutoFlush = true };
+        // Appended: a restarted process writes after the lines of the one that crashed.
+        _log = new StreamWriter(logPath, append: true) { AutoFlush = true };
     }
 
     public string Name { get; }
@@ -37,11 +38,9 @@ internal sealed class ChildProcess : IDisposable
 
     public int ExitCode => _process.ExitCode;
 
-    /// <summary>Raised when the process exits while nobody asked it to stop.</summary>
-    public event Action<ChildProcess>? Crashed;
-
+    /// <summary>Starts a process; <paramref name="onCrashed"/> is called if it exits while nobody asked it to stop.</summary>
     public static ChildProcess Start(string name, string fileName, IEnumerable<string> arguments,
-        IReadOnlyDictionary<string, string> environment, string logDir, int port = 0)
+        IReadOnlyDictionary<string, string> environment, string logDir, int port, Action<ChildProcess> onCrashed)
     {
         var start = new ProcessStartInfo(fileName)
         {
@@ -66,7 +65,7 @@ internal sealed class ChildProcess : IDisposable
         {
             if (!child._stopping)
             {
-                child.Crashed?.Invoke(child);
+                onCrashed(child);
             }
         };
         if (!process.Start())

@@ -27,23 +27,14 @@ internal static class UpCommand
 
         var logDir = Path.Combine(Path.GetTempPath(), $"kosmos2-up-{Environment.ProcessId}");
         Directory.CreateDirectory(logDir);
-        var children = new List<ChildProcess>();
         using var shutdown = new CancellationTokenSource();
-        var crashed = new TaskCompletionSource<ChildProcess>(TaskCreationOptions.RunContinuationsAsynchronously);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx => { ctx.Cancel = true; shutdown.Cancel(); });
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, ctx => { ctx.Cancel = true; shutdown.Cancel(); });
-
-        ChildProcess Track(ChildProcess child)
-        {
-            children.Add(child);
-            child.Crashed += c => crashed.TrySetResult(c);
-            return child;
-        }
-
+        var supervisor = new Supervisor();
         try
         {
             Console.Error.WriteLine($"kosmos2 up: logs in {logDir}");
-            var redisAddress = StartRedis(logDir, Track);
+            var redisAddress = StartRedis(logDir, supervisor);
             var visionPort = ChildProcess.FreePort();
             var decoderPort = ChildProcess.FreePort();
             var common = new Dictionary<string, string>
@@ -61,8 +52,8 @@ internal static class UpCommand
             common["Vision__DType"] = dtype;
             common["Decoder__DType"] = dtype;
 
-            var vision = Track(StartService("vision-worker", "Kosmos2.VisionWorker", visionPort, common, logDir));
-            var decoder = Track(StartService("decoder-worker", "Kosmos2.DecoderWorker", decoderPort, common, logDir));
+            var vision = StartService(supervisor, "vision-worker", "Kosmos2.VisionWorker", visionPort, common, logDir);
+            var decoder = StartService(supervisor, "decoder-worker", "Kosmos2.DecoderWorker", decoderPort, common, logDir);
             var gatewayEnv = new Dictionary<string, string>(common)
             {
                 ["Gateway__TokenizerDir"] = Path.GetFullPath(modelDir),
@@ -74,13 +65,14 @@ internal static class UpCommand
                 gatewayEnv["Auth__ApiKeys__0__Key"] = apiKey;
                 gatewayEnv["Auth__ApiKeys__0__Tenant"] = "local";
             }
-            var gateway = Track(StartService("gateway", "Kosmos2.Gateway", gatewayPort, gatewayEnv, logDir));
+            var gateway = StartService(supervisor, "gateway", "Kosmos2.Gateway", gatewayPort, gatewayEnv, logDir);
 
+            // A child that crashes while loading is restarted like any other; only one that keeps crashing ends the wait.
             var healthy = Task.WhenAll(new[] { vision, decoder, gateway }.Select(c => WaitHealthyAsync(c, shutdown.Token)));
-            var first = await Task.WhenAny(healthy, crashed.Task, Task.Delay(Timeout.Infinite, shutdown.Token)).ConfigureAwait(false);
-            if (first == crashed.Task)
+            var first = await Task.WhenAny(healthy, supervisor.GaveUp, Task.Delay(Timeout.Infinite, shutdown.Token)).ConfigureAwait(false);
+            if (first == supervisor.GaveUp)
             {
-                return ReportCrash(await crashed.Task.ConfigureAwait(false));
+                return ReportGaveUp(await supervisor.GaveUp.ConfigureAwait(false));
             }
             if (shutdown.IsCancellationRequested)
             {
@@ -92,10 +84,11 @@ internal static class UpCommand
             var self = Environment.ProcessPath ?? "kosmos2";
             var keyFlag = cli.Option("api-key") is { } key ? $" --api-key {key}" : "";
             Console.WriteLine($"  try: {self} caption photo.png --gateway 127.0.0.1:{gatewayPort}{keyFlag} --out boxes.png");
-            Console.WriteLine("  Ctrl-C stops the cluster.");
+            Console.WriteLine("  Ctrl-C stops the cluster. A process that exits is restarted; one that crashes " +
+                              $"{Supervisor.MaxCrashes} times in a minute stops the cluster.");
 
-            var ended = await Task.WhenAny(crashed.Task, Task.Delay(Timeout.Infinite, shutdown.Token)).ConfigureAwait(false);
-            return ended == crashed.Task ? ReportCrash(await crashed.Task.ConfigureAwait(false)) : 0;
+            var ended = await Task.WhenAny(supervisor.GaveUp, Task.Delay(Timeout.Infinite, shutdown.Token)).ConfigureAwait(false);
+            return ended == supervisor.GaveUp ? ReportGaveUp(await supervisor.GaveUp.ConfigureAwait(false)) : 0;
         }
         catch (OperationCanceledException) when (shutdown.IsCancellationRequested)
         {
@@ -105,11 +98,7 @@ internal static class UpCommand
         {
             Console.Error.WriteLine("kosmos2 up: stopping…");
             // Gateway first so no new work reaches the workers, Redis last.
-            foreach (var child in Enumerable.Reverse(children))
-            {
-                await child.StopAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
-                child.Dispose();
-            }
+            await supervisor.DisposeAsync().ConfigureAwait(false);
             Console.Error.WriteLine("kosmos2 up: stopped.");
         }
     }
@@ -123,14 +112,18 @@ internal static class UpCommand
         return dir;
     }
 
-    private static ChildProcess StartService(string folder, string name, int port, Dictionary<string, string> environment, string logDir)
+    private static Supervisor.Supervised StartService(Supervisor supervisor, string folder, string name, int port, Dictionary<string, string> environment, string logDir)
     {
         var env = new Dictionary<string, string>(environment) { ["Service__Port"] = port.ToString() };
-        return ChildProcess.Start(folder, "dotnet", [RepoLayout.ServiceAssembly(folder, name)], env, logDir, port);
+        return supervisor.Start(folder, onCrash => ChildProcess.Start(folder, "dotnet", [RepoLayout.ServiceAssembly(folder, name)], env, logDir, port, onCrash));
     }
 
-    /// <summary>Starts redis-server on a free port when it is installed; returns its address, or null (in-process cache).</summary>
-    private static string? StartRedis(string logDir, Func<ChildProcess, ChildProcess> track)
+    /// <summary>
+    /// Starts redis-server on a free port when it is installed; returns its address, or null (in-process cache). It
+    /// keeps an append-only file (fsync every second) in the log folder, so a Redis that crashes and is restarted comes
+    /// back with the chat sessions it held; at most the last second of writes is lost.
+    /// </summary>
+    private static string? StartRedis(string logDir, Supervisor supervisor)
     {
         var redis = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server" }.FirstOrDefault(File.Exists);
         if (redis is null)
@@ -140,15 +133,16 @@ internal static class UpCommand
             return null;
         }
         var port = ChildProcess.FreePort();
-        track(ChildProcess.Start("redis", redis,
-            ["--port", port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            new Dictionary<string, string>(), logDir, port));
+        var data = Directory.CreateDirectory(Path.Combine(logDir, "redis-data")).FullName;
+        supervisor.Start("redis", onCrash => ChildProcess.Start("redis", redis,
+            ["--port", port.ToString(), "--bind", "127.0.0.1", "--dir", data, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
+            new Dictionary<string, string>(), logDir, port, onCrash));
         return $"127.0.0.1:{port}";
     }
 
-    private static async Task WaitHealthyAsync(ChildProcess child, CancellationToken cancellationToken)
+    private static async Task WaitHealthyAsync(Supervisor.Supervised child, CancellationToken cancellationToken)
     {
-        var address = $"http://127.0.0.1:{child.Port}";
+        var address = $"http://127.0.0.1:{child.Current.Port}";
         using var channel = GrpcChannel.ForAddress(address);
         var health = new Health.HealthClient(channel);
         while (true)
@@ -171,10 +165,12 @@ internal static class UpCommand
         }
     }
 
-    private static int ReportCrash(ChildProcess child)
+    private static int ReportGaveUp(Supervisor.Supervised child)
     {
-        Console.Error.WriteLine($"kosmos2 up: {child.Name} exited unexpectedly with code {child.ExitCode}. Last lines of {child.LogPath}:");
-        Console.Error.WriteLine(child.Tail(20));
+        var process = child.Current;
+        Console.Error.WriteLine($"kosmos2 up: {child.Name} crashed {Supervisor.MaxCrashes} times within a minute (last exit code " +
+                                $"{process.ExitCode}); stopping the cluster. Last lines of {process.LogPath}:");
+        Console.Error.WriteLine(process.Tail(20));
         return 1;
     }
 }
