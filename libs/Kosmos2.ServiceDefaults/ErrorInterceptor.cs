@@ -1,13 +1,15 @@
 using Grpc.Core;
 using Grpc.Core.Interceptors;
 using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 
 namespace Kosmos2.ServiceDefaults;
 
 /// <summary>
 /// Last line of defence of every RPC: an <see cref="RpcException"/> passes as it is; a cancelled call
-/// becomes CANCELLED; anything else is logged with the method and returned as INTERNAL, so a bug in one
-/// request never takes the process down or leaks a stack trace to the client.
+/// becomes CANCELLED; Redis out of reach (connection lost, timed out) becomes UNAVAILABLE, which a client may retry;
+/// anything else is logged with the method and the request id and returned as INTERNAL, so a bug in one request never
+/// takes the process down or leaks a stack trace to the client.
 /// </summary>
 public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) : Interceptor
 {
@@ -44,10 +46,19 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
         {
             return new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled or its deadline passed."));
         }
-        LogUnhandled(logger, ex, context.Method);
-        return new RpcException(new Status(StatusCode.Internal, $"Internal error in {context.Method}; see the server log."));
+        var requestId = context.GetHttpContext().TraceIdentifier;
+        if (ex is RedisConnectionException or RedisTimeoutException)
+        {
+            LogRedisUnavailable(logger, context.Method, requestId, ex.Message);
+            return new RpcException(new Status(StatusCode.Unavailable, $"Redis (sessions and caches) is out of reach; retry shortly (request {requestId})."));
+        }
+        LogUnhandled(logger, ex, context.Method, requestId);
+        return new RpcException(new Status(StatusCode.Internal, $"Internal error in {context.Method} (request {requestId}); see the server log."));
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception in {Method}")]
-    private static partial void LogUnhandled(ILogger logger, Exception exception, string method);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception in {Method}, request {RequestId}")]
+    private static partial void LogUnhandled(ILogger logger, Exception exception, string method, string requestId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Redis out of reach in {Method}, request {RequestId}: {Reason}; answered UNAVAILABLE")]
+    private static partial void LogRedisUnavailable(ILogger logger, string method, string requestId, string reason);
 }
