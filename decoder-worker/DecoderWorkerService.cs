@@ -227,14 +227,16 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void Refuse(SubmitResult submitted) => throw new RpcException(new Status(
-        submitted.Rejection switch
+    private static void Refuse(SubmitResult submitted)
+    {
+        var message = submitted.Message ?? "The decoder cannot take this request.";
+        throw submitted.Rejection switch
         {
-            RejectionReason.QueueFull => StatusCode.ResourceExhausted,
-            RejectionReason.ShuttingDown => StatusCode.Unavailable,
-            _ => StatusCode.InvalidArgument,
-        },
-        submitted.Message ?? "The decoder cannot take this request."));
+            RejectionReason.QueueFull => RpcErrors.ResourceExhaustedException(message),
+            RejectionReason.ShuttingDown => new RpcException(new Status(StatusCode.Unavailable, message)),
+            _ => new RpcException(new Status(StatusCode.InvalidArgument, message)),
+        };
+    }
 
     /// <summary>Engine events for one call; written on the engine thread (never blocks: unbounded), read by the call.</summary>
     private sealed class ChannelSink : IRequestSink

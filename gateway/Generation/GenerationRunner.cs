@@ -92,6 +92,9 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         }
 
         var parser = new StreamingGroundingParser(tokenizer.Decode, input.ParserPromptIds);
+        // Nothing is written before a decoder has taken the request: a refusal (RESOURCE_EXHAUSTED with its retry hint,
+        // UNAVAILABLE) must reach the client before any message, so it can retry the whole call.
+        using var generation = await decoders.GenerateAsync(request, input.PreferredDecoder, WorkerCallOptions.From(context)).ConfigureAwait(false);
         if (stream is not null && parser.PromptText.Length > 0)
         {
             await stream.WriteAsync(new GenerateResponse { Delta = new TextDelta { Text = parser.PromptText } }, context.CancellationToken).ConfigureAwait(false);
@@ -100,8 +103,6 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
                 await stream.WriteAsync(new GenerateResponse { Entity = EntityMapping.ToProto(entity, image.Width, image.Height) }, context.CancellationToken).ConfigureAwait(false);
             }
         }
-
-        using var generation = await decoders.GenerateAsync(request, input.PreferredDecoder, WorkerCallOptions.From(context)).ConfigureAwait(false);
         var generated = new List<int>();
         var finish = FinishReason.Unspecified;
         double queueMs = 0;

@@ -46,11 +46,29 @@ public static class RpcErrors
     public static void Unavailable(string message) =>
         throw new RpcException(new Status(StatusCode.Unavailable, message));
 
-    /// <summary>RESOURCE_EXHAUSTED: this server is full right now; another one, or a later retry, may take the call.</summary>
+    /// <summary>How long a full server asks a client to wait before trying again (a few engine steps or encodes).</summary>
+    public static readonly TimeSpan DefaultRetryAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// RESOURCE_EXHAUSTED: this server is full right now; another one, or a later retry, may take the call. The
+    /// trailers carry the hint: <c>retry-after</c> (whole seconds, as HTTP's header) and <c>grpc-retry-pushback-ms</c>
+    /// (what gRPC's own retry policy reads).
+    /// </summary>
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    public static void ResourceExhausted(string message) =>
-        throw new RpcException(new Status(StatusCode.ResourceExhausted, message));
+    public static void ResourceExhausted(string message, TimeSpan? retryAfter = null) =>
+        throw ResourceExhaustedException(message, retryAfter);
+
+    /// <summary>The exception <see cref="ResourceExhausted"/> throws, for code that builds its status elsewhere.</summary>
+    public static RpcException ResourceExhaustedException(string message, TimeSpan? retryAfter = null)
+    {
+        var wait = retryAfter ?? DefaultRetryAfter;
+        return new RpcException(new Status(StatusCode.ResourceExhausted, message), new Metadata
+        {
+            { "retry-after", Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            { "grpc-retry-pushback-ms", ((long)wait.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        });
+    }
 
     /// <summary>INVALID_ARGUMENT for a value over its limit: "image.data is 25 MB; the limit is 20 MB (Gateway:MaxImageBytes)".</summary>
     [DoesNotReturn]

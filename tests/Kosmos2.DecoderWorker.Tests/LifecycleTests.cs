@@ -56,6 +56,8 @@ public sealed class LifecycleTests
         var ex = await Assert.ThrowsAsync<RpcException>(() => refused.ResponseStream.MoveNext(CancellationToken.None));
         Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
         Assert.Contains("queue is full", ex.Status.Detail);
+        Assert.Equal("1", ex.Trailers.GetValue("retry-after"));
+        Assert.Equal("1000", ex.Trailers.GetValue("grpc-retry-pushback-ms"));
     }
 
     [Fact]

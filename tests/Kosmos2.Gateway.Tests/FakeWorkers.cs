@@ -124,7 +124,7 @@ public sealed class FakeWorker : IAsyncDisposable
                 switch (worker.Behavior)
                 {
                     case DecoderBehavior.RefuseExhausted:
-                        throw new RpcException(new Status(StatusCode.ResourceExhausted, $"{worker.Address}: no free KV slot"));
+                        throw Kosmos2.ServiceDefaults.RpcErrors.ResourceExhaustedException($"{worker.Address}: no free KV slot", TimeSpan.FromSeconds(3));
                     case DecoderBehavior.RefuseUnavailable:
                         throw new RpcException(new Status(StatusCode.Unavailable, $"{worker.Address}: draining"));
                     case DecoderBehavior.FailAfterFirst:
