@@ -65,6 +65,12 @@ public sealed class GatewayOptions
     /// <summary>Most decoders one generation is offered to when they refuse it before the first token.</summary>
     public int DecoderMaxAttempts { get; set; } = 3;
 
+    /// <summary>
+    /// Longest a call waits for a ready worker when a pool has none (all down or restarting), in milliseconds; then
+    /// UNAVAILABLE, which a client may retry. Long enough to ride out a reconnect, short enough to fail fast.
+    /// </summary>
+    public int WorkerReadyWaitMs { get; set; } = 2000;
+
     /// <summary>Backoff before the second decoder attempt, in milliseconds; doubled per attempt, with jitter.</summary>
     public int DecoderRetryBackoffMs { get; set; } = 50;
 

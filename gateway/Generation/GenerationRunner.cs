@@ -41,7 +41,7 @@ public sealed record GenerationOutcome(
 /// </summary>
 public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, GatewayTokenizer tokenizer, GatewayMetrics metrics)
 {
-    /// <summary>Longest an encode may wait for a vision worker (a miss costs ~0.5 s; a batch of 4 ~2 s on CPU).</summary>
+    /// <summary>Longest an encode may take (a miss costs ~0.5 s; a batch of 4 ~2 s on CPU; more under load).</summary>
     private static readonly TimeSpan VisionWait = TimeSpan.FromSeconds(30);
 
     /// <summary>Encodes (or finds by hash) the request's image.</summary>

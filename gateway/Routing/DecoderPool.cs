@@ -21,6 +21,7 @@ public sealed partial class DecoderPool : IDisposable
     private readonly DecoderWorker.DecoderWorkerClient? _client;
     private readonly int _maxAttempts;
     private readonly TimeSpan _backoff;
+    private readonly TimeSpan _readyWait;
     private readonly ILogger<DecoderPool> _logger;
     private int? _contextLimit;
     private long _contextLimitAt;
@@ -31,6 +32,7 @@ public sealed partial class DecoderPool : IDisposable
         _logger = loggerFactory.CreateLogger<DecoderPool>();
         _maxAttempts = Math.Max(1, o.DecoderMaxAttempts);
         _backoff = TimeSpan.FromMilliseconds(Math.Max(0, o.DecoderRetryBackoffMs));
+        _readyWait = TimeSpan.FromMilliseconds(Math.Max(0, o.WorkerReadyWaitMs));
         Target = WorkerTarget.Parse(o.DecoderWorkers, "decoder", $"Gateway:{nameof(GatewayOptions.DecoderWorkers)}");
         if (Target is null)
         {
@@ -68,13 +70,17 @@ public sealed partial class DecoderPool : IDisposable
     /// </param>
     /// <param name="options">Deadline and cancellation of the incoming call (<see cref="WorkerCallOptions.From"/>).</param>
     /// <returns>The stream, its first message already read; dispose it to end the call and free the decoder's count.</returns>
-    /// <exception cref="RpcException">The last refusal when every attempt was refused, or any other failure as it came.</exception>
+    /// <exception cref="RpcException">
+    /// The last refusal when every attempt was refused; UNAVAILABLE when no decoder is ready within
+    /// <c>Gateway:WorkerReadyWaitMs</c>; or any other failure as it came.
+    /// </exception>
     public async Task<DecoderGeneration> GenerateAsync(DecodeRequest request, string? preferredAddress, CallOptions options)
     {
         var client = Client;
         var refusedBy = new HashSet<string>(StringComparer.Ordinal);
         for (var attempt = 1; ; attempt++)
         {
+            await State.EnsureReadyAsync(_channel!, _readyWait, "decoder", options.CancellationToken).ConfigureAwait(false);
             var routing = new DecoderRouting(preferredAddress, refusedBy);
             var call = routing.Apply(() => client.Generate(request, options));
             try

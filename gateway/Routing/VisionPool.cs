@@ -16,10 +16,12 @@ public sealed class VisionPool : IDisposable
 {
     private readonly GrpcChannel? _channel;
     private readonly VisionWorker.VisionWorkerClient? _client;
+    private readonly TimeSpan _readyWait;
 
     public VisionPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory)
     {
         var o = options.Value;
+        _readyWait = TimeSpan.FromMilliseconds(Math.Max(0, o.WorkerReadyWaitMs));
         Target = WorkerTarget.Parse(o.VisionWorkers, "vision", $"Gateway:{nameof(GatewayOptions.VisionWorkers)}");
         if (Target is null)
         {
@@ -61,9 +63,16 @@ public sealed class VisionPool : IDisposable
     /// <summary>The client; UNAVAILABLE when no vision worker is configured.</summary>
     public VisionWorker.VisionWorkerClient Client => _client ?? NotConfigured();
 
-    /// <summary>Encodes one image; pass <see cref="WorkerCallOptions.From"/> of the incoming call.</summary>
-    public async Task<EncodeResponse> EncodeAsync(EncodeRequest request, CallOptions options) =>
-        await Client.EncodeAsync(request, options).ResponseAsync.ConfigureAwait(false);
+    /// <summary>
+    /// Encodes one image; pass <see cref="WorkerCallOptions.From"/> of the incoming call. UNAVAILABLE when no vision
+    /// worker is ready within <c>Gateway:WorkerReadyWaitMs</c>.
+    /// </summary>
+    public async Task<EncodeResponse> EncodeAsync(EncodeRequest request, CallOptions options)
+    {
+        var client = Client;
+        await State.EnsureReadyAsync(_channel!, _readyWait, "vision", options.CancellationToken).ConfigureAwait(false);
+        return await client.EncodeAsync(request, options).ResponseAsync.ConfigureAwait(false);
+    }
 
     public void Dispose() => _channel?.Dispose();
 

@@ -21,11 +21,31 @@ public sealed class RedisServer : IAsyncDisposable
 
     public bool IsRunning => _process is { HasExited: false };
 
-    public static async Task<RedisServer> StartAsync()
+    public static async Task<RedisServer> StartAsync() => await StartAsync(appendOnlyDir: null).ConfigureAwait(false);
+
+    /// <summary>
+    /// With <paramref name="appendOnlyDir"/>, the server keeps an append-only file there (fsync every second), so a
+    /// crash and <see cref="RestartAsync"/> bring the data back, as <c>kosmos2 up</c> runs it.
+    /// </summary>
+    public static async Task<RedisServer> StartAsync(string? appendOnlyDir)
     {
-        var server = new RedisServer(FreePort.Next());
+        var server = new RedisServer(FreePort.Next()) { _appendOnlyDir = appendOnlyDir };
         await server.RestartAsync().ConfigureAwait(false);
         return server;
+    }
+
+    private string? _appendOnlyDir;
+
+    /// <summary>SIGKILL, as a crash (the append-only file keeps what was written).</summary>
+    public void Crash()
+    {
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+        _process?.Dispose();
+        _process = null;
     }
 
     /// <summary>Starts the server (again) on its port and waits until it answers PING.</summary>
@@ -42,7 +62,10 @@ public sealed class RedisServer : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var arg in new[] { "--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no" })
+        string[] persistence = _appendOnlyDir is null
+            ? ["--appendonly", "no"]
+            : ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", _appendOnlyDir];
+        foreach (var arg in (string[])["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", .. persistence, "--protected-mode", "no"])
         {
             start.ArgumentList.Add(arg);
         }

@@ -145,6 +145,16 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGKILL, as a crash; returns once the process is gone.</summary>
+    public void Crash()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill();
+            _process.WaitForExit();
+        }
+    }
+
     /// <summary>Sends SIGTERM and waits for a clean exit; returns the exit code.</summary>
     public async Task<int> StopAsync(TimeSpan timeout)
     {

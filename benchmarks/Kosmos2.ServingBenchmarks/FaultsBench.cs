@@ -1,0 +1,386 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Grpc.Core;
+using Grpc.Net.Client;
+using Kosmos2.Contracts.V1;
+using Kosmos2.Testing;
+
+namespace Kosmos2.ServingBenchmarks;
+
+/// <summary>
+/// <c>faults</c>: the resilience suite. Real processes on loopback (Redis with an append-only file, vision worker, two
+/// decoder workers, gateway) on the golden checkpoint; each scenario breaks something and prints what a client saw.
+/// 1 a decoder killed under 8 streams; 2 the vision worker killed; 3 Redis killed mid-run; 4 overload at 2× a
+/// decoder's capacity; 5 hostile input from the Node client; 6 a soak of mixed requests and chat turns (process
+/// RSS, threads and descriptors first and last); 7 a gateway restarted mid-chat.
+/// Options: --soak N (10000), --hostile N (2000), --model DIR (golden).
+/// </summary>
+internal static class FaultsBench
+{
+    public static async Task RunAsync(BenchOptions options, Figures figures)
+    {
+        var model = options.String("model", RepoPaths.GoldenModelDir);
+        var data = Directory.CreateTempSubdirectory("kosmos2-faults-").FullName;
+        await using var redis = await RedisServer.StartAsync(appendOnlyDir: data);
+        var common = new Dictionary<string, string>
+        {
+            ["Redis__Configuration"] = redis.ConnectionString,
+            ["Vision__ModelDir"] = model,
+            ["Vision__DType"] = "float32",
+            ["Decoder__ModelDir"] = model,
+            ["Decoder__DType"] = "float32",
+        };
+        var visionPort = FreePort.Next();
+        var decoderPorts = new[] { FreePort.Next(), FreePort.Next() };
+        var gatewayPort = FreePort.Next();
+        var vision = StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, visionPort);
+        var decoders = decoderPorts.Select((p, i) => StartAt($"decoder-{i}", "decoder-worker", "Kosmos2.DecoderWorker", common, p)).ToArray();
+        var gatewayEnvironment = new Dictionary<string, string>(common)
+        {
+            ["Gateway__TokenizerDir"] = model,
+            ["Gateway__VisionWorkers"] = vision.Address,
+            ["Gateway__DecoderWorkers"] = string.Join(',', decoders.Select(d => d.Address)),
+        };
+        var gateway = StartAt("gateway", "gateway", "Kosmos2.Gateway", gatewayEnvironment, gatewayPort);
+        try
+        {
+            await Services.WaitAsync([vision, .. decoders, gateway]);
+            using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{gatewayPort}");
+            var client = new Contracts.V1.Kosmos2.Kosmos2Client(channel);
+
+            decoders[0] = await DecoderKilledAsync(client, decoders, 0, common, decoderPorts[0], figures);
+            vision = await VisionKilledAsync(client, vision, common, visionPort, figures);
+            await RedisKilledAsync(client, redis, figures);
+            await OverloadAsync(common, model, figures);
+            await HostileAsync(gatewayPort, options.Int("hostile", 2000), figures);
+            await SoakAsync(client, [vision, .. decoders, gateway], options.Int("soak", 10000), figures);
+            gateway = await GatewayRestartedAsync(client, gateway, gatewayEnvironment, gatewayPort, figures);
+        }
+        finally
+        {
+            foreach (var service in new[] { gateway, vision }.Concat(decoders))
+            {
+                await service.DisposeAsync();
+            }
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    /// <summary>1: kill -9 one of two decoders while 8 streams run; then 8 new requests; then restart it.</summary>
+    private static async Task<ServiceProcess> DecoderKilledAsync(Contracts.V1.Kosmos2.Kosmos2Client client, ServiceProcess[] decoders, int victim,
+        Dictionary<string, string> common, int port, Figures figures)
+    {
+        Progress.Log("1: a decoder killed under 8 streams");
+        var killedAt = new TaskCompletionSource<Stopwatch>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstMessages = new CountdownEvent(8);
+        var streams = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            using var call = client.Generate(LongRequest(i), deadline: DateTime.UtcNow.AddMinutes(3));
+            var signalled = false;
+            try
+            {
+                await foreach (var _ in call.ResponseStream.ReadAllAsync())
+                {
+                    if (!signalled)
+                    {
+                        signalled = true;
+                        firstMessages.Signal();
+                    }
+                }
+                return (Status: StatusCode.OK, AfterKillMs: 0.0);
+            }
+            catch (RpcException ex)
+            {
+                if (!signalled)
+                {
+                    firstMessages.Signal();
+                }
+                var since = killedAt.Task.IsCompleted ? (await killedAt.Task).Elapsed.TotalMilliseconds : -1;
+                return (Status: ex.StatusCode, AfterKillMs: since);
+            }
+        })).ToList();
+        firstMessages.Wait(TimeSpan.FromMinutes(2));
+        var watch = Stopwatch.StartNew();
+        decoders[victim].Crash();
+        killedAt.SetResult(watch);
+        var retried = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => CaptionAsync(client, seed: 100 + i)));
+        var results = await Task.WhenAll(streams);
+        var failed = results.Where(r => r.Status != StatusCode.OK).ToList();
+        figures.Add("s1_streams_failed", failed.Count, $"of 8 ({string.Join(", ", failed.Select(f => f.Status).Distinct())})");
+        figures.Add("s1_failed_stream_max_ms_after_kill", failed.Count == 0 ? 0 : failed.Max(f => f.AfterKillMs), "ms");
+        figures.Add("s1_new_requests_succeeded", retried.Count(s => s == StatusCode.OK), "of 8 (sent after the kill)");
+
+        var restarted = StartAt($"decoder-{victim}", "decoder-worker", "Kosmos2.DecoderWorker", common, port);
+        await restarted.WaitHealthyAsync(TimeSpan.FromMinutes(3));
+        var back = Stopwatch.StartNew();
+        var internalClient = new Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient(restarted.Channel);
+        while (back.Elapsed < TimeSpan.FromSeconds(60) && (await internalClient.GetInfoAsync(new Contracts.Internal.V1.DecoderInfoRequest())).Steps == 0)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(i => CaptionAsync(client, seed: 200 + i)));
+        }
+        figures.Add("s1_restarted_decoder_takes_traffic_s", back.Elapsed.TotalSeconds, "s after it reported SERVING");
+        return restarted;
+    }
+
+    /// <summary>2: the vision worker killed: a new image fails fast while it is down and succeeds once it is back.</summary>
+    private static async Task<ServiceProcess> VisionKilledAsync(Contracts.V1.Kosmos2.Kosmos2Client client, ServiceProcess vision,
+        Dictionary<string, string> common, int port, Figures figures)
+    {
+        Progress.Log("2: the vision worker killed");
+        vision.Crash();
+        var watch = Stopwatch.StartNew();
+        var status = await CaptionAsync(client, seed: 300);
+        figures.Add("s2_status_while_down", (int)status, $"({status})");
+        figures.Add("s2_answer_while_down_ms", watch.Elapsed.TotalMilliseconds, "ms");
+        var restarted = StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, port);
+        var back = Stopwatch.StartNew();
+        while (await CaptionAsync(client, seed: 301) != StatusCode.OK && back.Elapsed < TimeSpan.FromMinutes(3))
+        {
+            await Task.Delay(200);
+        }
+        figures.Add("s2_recovered_after_restart_s", back.Elapsed.TotalSeconds, "s");
+        return restarted;
+    }
+
+    /// <summary>3: Redis killed mid-run: Generate answered while it is down, sessions continue after it restarts.</summary>
+    private static async Task RedisKilledAsync(Contracts.V1.Kosmos2.Kosmos2Client client, RedisServer redis, Figures figures)
+    {
+        Progress.Log("3: Redis killed mid-run");
+        var sessions = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            var session = await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(400 + i), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 4 } } });
+            await TurnAsync(client, session.Id);
+            sessions.Add(session.Id);
+        }
+        redis.Crash();
+        var whileDown = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => CaptionAsync(client, seed: 410 + i)));
+        var turnWhileDown = await TurnStatusAsync(client, sessions[0]);
+        await redis.RestartAsync();
+        var continued = 0;
+        foreach (var id in sessions)
+        {
+            var back = Stopwatch.StartNew();
+            StatusCode status;
+            while ((status = await TurnStatusAsync(client, id)) == StatusCode.Unavailable && back.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(200);
+            }
+            continued += status == StatusCode.OK ? 1 : 0;
+        }
+        figures.Add("s3_generate_ok_while_redis_down", whileDown.Count(s => s == StatusCode.OK), "of 10");
+        figures.Add("s3_turn_status_while_redis_down", (int)turnWhileDown, $"({turnWhileDown})");
+        figures.Add("s3_sessions_continued_after_restart", continued, "of 3");
+        figures.Add("s3_hangs", whileDown.Count(s => s == StatusCode.DeadlineExceeded), "calls past their deadline");
+    }
+
+    /// <summary>4: one decoder with 2 slots and a queue of 2, offered 8 long requests at once (2× its capacity).</summary>
+    private static async Task OverloadAsync(Dictionary<string, string> common, string model, Figures figures)
+    {
+        Progress.Log("4: overload at 2x a decoder's capacity (2 slots + 2 waiting, 8 requests)");
+        var environment = new Dictionary<string, string>(common) { ["Decoder__MaxRunning"] = "2", ["Decoder__MaxWaiting"] = "2" };
+        await using var decoder = StartAt("decoder-small", "decoder-worker", "Kosmos2.DecoderWorker", environment, FreePort.Next());
+        await using var vision = StartAt("vision-small", "vision-worker", "Kosmos2.VisionWorker", common, FreePort.Next());
+        await using var gateway = StartAt("gateway-small", "gateway", "Kosmos2.Gateway", new Dictionary<string, string>(common)
+        {
+            ["Gateway__TokenizerDir"] = model,
+            ["Gateway__VisionWorkers"] = vision.Address,
+            ["Gateway__DecoderWorkers"] = decoder.Address,
+        }, FreePort.Next());
+        await Services.WaitAsync(decoder, vision, gateway);
+        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+        var unloaded = new List<double>();
+        for (var i = 0; i < 5; i++)
+        {
+            unloaded.Add((await TimedAsync(client, LongRequest(500 + i))).TtftMs);
+        }
+        var loaded = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => TimedAsync(client, LongRequest(510 + i))));
+        var admitted = loaded.Where(r => r.Status == StatusCode.OK).Select(r => r.TtftMs).Order().ToList();
+        var p50 = Stats.Median(unloaded);
+        figures.Add("s4_admitted_ok", admitted.Count, "of 8");
+        figures.Add("s4_resource_exhausted", loaded.Count(r => r.Status == StatusCode.ResourceExhausted), "of 8");
+        figures.Add("s4_resource_exhausted_with_retry_after", loaded.Count(r => r.Status == StatusCode.ResourceExhausted && r.RetryAfter is not null), "of those");
+        figures.Add("s4_other_statuses", loaded.Count(r => r.Status is not (StatusCode.OK or StatusCode.ResourceExhausted)), "");
+        figures.Add("s4_unloaded_ttft_p50_ms", p50, "ms");
+        figures.Add("s4_admitted_ttft_p99_over_unloaded_p50", admitted.Count == 0 ? double.NaN : admitted[^1] / p50, "x (max of the admitted)");
+    }
+
+    /// <summary>5: the Node client's hostile requests.</summary>
+    private static async Task HostileAsync(int gatewayPort, int count, Figures figures)
+    {
+        Progress.Log($"5: {count} hostile requests from the Node client");
+        var folder = Path.Combine(RepoPaths.RepoRoot, "tests", "interop-node");
+        var start = new ProcessStartInfo("node") { WorkingDirectory = folder, RedirectStandardOutput = true };
+        foreach (var arg in new[] { "hostile.mjs", $"127.0.0.1:{gatewayPort}", count.ToString(), "16" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+        using var node = Process.Start(start)!;
+        var output = await node.StandardOutput.ReadToEndAsync();
+        await node.WaitForExitAsync();
+        Progress.Log($"   {output.Trim()}");
+        using var summary = System.Text.Json.JsonDocument.Parse(output.Trim().Split('\n')[^1]);
+        figures.Add("s5_hostile_requests", summary.RootElement.GetProperty("total").GetInt32(), "");
+        figures.Add("s5_unexpected_statuses", summary.RootElement.GetProperty("unexpected").GetInt32(), "");
+    }
+
+    /// <summary>6: a soak of mixed requests and chat turns, 16 in flight; process resources after warm-up and at the end.</summary>
+    private static async Task SoakAsync(Contracts.V1.Kosmos2.Kosmos2Client client, ServiceProcess[] services, int count, Figures figures)
+    {
+        Progress.Log($"6: soak of {count} requests");
+        var next = -1;
+        var failures = 0;
+        Dictionary<string, (double Rss, int Threads, int Fds)>? first = null;
+        var warmUp = count / 10;
+        var session = (await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(600), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 2 } } })).Id;
+        var turns = 0;
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < count)
+            {
+                if (i == warmUp)
+                {
+                    first = Sample(services);
+                }
+                StatusCode status;
+                if (i % 10 == 0)
+                {
+                    // A session holds at most Gateway:MaxSessionTurns turns: start another when it is full.
+                    status = await TurnStatusAsync(client, Volatile.Read(ref session));
+                    if (status == StatusCode.FailedPrecondition || Interlocked.Increment(ref turns) % 8 == 0)
+                    {
+                        Volatile.Write(ref session, (await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(600 + i % 7) })).Id);
+                        status = StatusCode.OK;
+                    }
+                }
+                else
+                {
+                    status = await CaptionAsync(client, seed: 700 + i % 50, task: (TaskKind)(1 + i % 2), maxNewTokens: 3);
+                }
+                if (status != StatusCode.OK)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+                if (i % 1000 == 0)
+                {
+                    Progress.Log($"   soak {i}/{count}, failures {failures}");
+                }
+            }
+        })));
+        var last = Sample(services);
+        figures.Add("s6_requests", count, "");
+        figures.Add("s6_failures", failures, "");
+        var drift = 0.0;
+        foreach (var (name, (rss, threads, fds)) in last)
+        {
+            var (rss0, threads0, fds0) = first![name];
+            figures.Add($"s6_{name}_rss_mb", rss, $"MB (after warm-up {rss0:0.#})");
+            figures.Add($"s6_{name}_threads", threads, $"(after warm-up {threads0})");
+            figures.Add($"s6_{name}_fds", fds, $"(after warm-up {fds0})");
+            drift = Math.Max(drift, Math.Max(Math.Abs(rss / rss0 - 1), Math.Max(Math.Abs((double)threads / threads0 - 1), Math.Abs((double)fds / fds0 - 1))));
+        }
+        figures.Add("s6_max_drift_pct", drift * 100, "% (RSS, threads, descriptors; target within 5)");
+    }
+
+    /// <summary>7: the gateway restarted between two turns of a chat: the session continues on the new one.</summary>
+    private static async Task<ServiceProcess> GatewayRestartedAsync(Contracts.V1.Kosmos2.Kosmos2Client client, ServiceProcess gateway,
+        Dictionary<string, string> environment, int port, Figures figures)
+    {
+        Progress.Log("7: the gateway restarted mid-chat");
+        var session = await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(800), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 3 } } });
+        await TurnAsync(client, session.Id);
+        await gateway.StopAsync(TimeSpan.FromSeconds(30));
+        await gateway.DisposeAsync();
+        var restarted = StartAt("gateway", "gateway", "Kosmos2.Gateway", environment, port);
+        await restarted.WaitHealthyAsync(TimeSpan.FromMinutes(2));
+        var status = await TurnStatusAsync(new Contracts.V1.Kosmos2.Kosmos2Client(restarted.Channel), session.Id);
+        figures.Add("s7_turn_after_gateway_restart", status == StatusCode.OK ? 1 : 0, $"({status})");
+        return restarted;
+    }
+
+    private static ServiceProcess StartAt(string name, string folder, string assembly, Dictionary<string, string> environment, int port) =>
+        ServiceProcess.Start(name, Services.Assembly(folder, assembly), environment, port);
+
+    private static Image Image(int seed) => new() { Data = ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed)) };
+
+    private static GenerateRequest LongRequest(int seed) => new()
+    {
+        Image = Image(seed),
+        Prompt = "<grounding>An image of",
+        Stopping = new StoppingParameters { MaxNewTokens = 400 },
+    };
+
+    private static async Task<StatusCode> CaptionAsync(Contracts.V1.Kosmos2.Kosmos2Client client, int seed, TaskKind task = TaskKind.BriefCaption, int maxNewTokens = 4)
+    {
+        try
+        {
+            using var call = client.Generate(new GenerateRequest { Image = Image(seed), Task = task, Text = "what?", Stopping = new StoppingParameters { MaxNewTokens = (uint)maxNewTokens } },
+                deadline: DateTime.UtcNow.AddSeconds(60));
+            await foreach (var _ in call.ResponseStream.ReadAllAsync())
+            {
+            }
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    private static async Task<(StatusCode Status, double TtftMs, string? RetryAfter)> TimedAsync(Contracts.V1.Kosmos2.Kosmos2Client client, GenerateRequest request)
+    {
+        var watch = Stopwatch.StartNew();
+        double ttft = double.NaN;
+        try
+        {
+            using var call = client.Generate(request, deadline: DateTime.UtcNow.AddMinutes(3));
+            await foreach (var _ in call.ResponseStream.ReadAllAsync())
+            {
+                if (double.IsNaN(ttft))
+                {
+                    ttft = watch.Elapsed.TotalMilliseconds;
+                }
+            }
+            return (StatusCode.OK, ttft, null);
+        }
+        catch (RpcException ex)
+        {
+            return (ex.StatusCode, ttft, ex.Trailers.GetValue("retry-after"));
+        }
+    }
+
+    private static async Task TurnAsync(Contracts.V1.Kosmos2.Kosmos2Client client, string sessionId)
+    {
+        var status = await TurnStatusAsync(client, sessionId);
+        if (status != StatusCode.OK)
+        {
+            throw new InvalidOperationException($"a chat turn failed with {status}");
+        }
+    }
+
+    private static async Task<StatusCode> TurnStatusAsync(Contracts.V1.Kosmos2.Kosmos2Client client, string sessionId)
+    {
+        try
+        {
+            using var call = client.SendTurn(new SendTurnRequest { SessionId = sessionId, Text = "What is this?" }, deadline: DateTime.UtcNow.AddSeconds(60));
+            await foreach (var _ in call.ResponseStream.ReadAllAsync())
+            {
+            }
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    /// <summary>RSS (MB), threads and open descriptors of each service, from /proc.</summary>
+    private static Dictionary<string, (double Rss, int Threads, int Fds)> Sample(ServiceProcess[] services) =>
+        services.ToDictionary(s => s.Name, s =>
+        {
+            var status = File.ReadAllLines($"/proc/{s.ProcessId}/status");
+            double Field(string name) => double.Parse(status.First(l => l.StartsWith(name, StringComparison.Ordinal)).Split(':')[1].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            return (Field("VmRSS") / 1024, (int)Field("Threads"), Directory.GetFiles($"/proc/{s.ProcessId}/fd").Length);
+        });
+}
