@@ -13,7 +13,8 @@ namespace Kosmos2.ServingBenchmarks;
 /// 1 a decoder killed under 8 streams; 2 the vision worker killed; 3 Redis killed mid-run; 4 overload at 2× a
 /// decoder's capacity; 5 hostile input from the Node client; 6 a soak of mixed requests and chat turns (process
 /// RSS, threads and descriptors first and last); 7 a gateway restarted mid-chat.
-/// Options: --soak N (10000), --hostile N (2000), --model DIR (golden).
+/// Options: --scenarios 1,…,7 (all), --soak N (10000), --hostile N (2000), --overload-tokens N (48: a queued request
+/// waits for one running generation of that length), --model DIR (golden).
 /// </summary>
 internal static class FaultsBench
 {
@@ -48,13 +49,35 @@ internal static class FaultsBench
             using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{gatewayPort}");
             var client = new Contracts.V1.Kosmos2.Kosmos2Client(channel);
 
-            decoders[0] = await DecoderKilledAsync(client, decoders, 0, common, decoderPorts[0], figures);
-            vision = await VisionKilledAsync(client, vision, common, visionPort, figures);
-            await RedisKilledAsync(client, redis, figures);
-            await OverloadAsync(common, model, figures);
-            await HostileAsync(gatewayPort, options.Int("hostile", 2000), figures);
-            await SoakAsync(client, [vision, .. decoders, gateway], options.Int("soak", 10000), figures);
-            gateway = await GatewayRestartedAsync(client, gateway, gatewayEnvironment, gatewayPort, figures);
+            var run = options.String("scenarios", "1,2,3,4,5,6,7").Split(',').ToHashSet();
+            if (run.Contains("1"))
+            {
+                decoders[0] = await DecoderKilledAsync(client, decoders, 0, common, decoderPorts[0], figures);
+            }
+            if (run.Contains("2"))
+            {
+                vision = await VisionKilledAsync(client, vision, common, visionPort, figures);
+            }
+            if (run.Contains("3"))
+            {
+                await RedisKilledAsync(client, redis, figures);
+            }
+            if (run.Contains("4"))
+            {
+                await OverloadAsync(common, model, options.Int("overload-tokens", 48), figures);
+            }
+            if (run.Contains("5"))
+            {
+                await HostileAsync(gatewayPort, options.Int("hostile", 2000), figures);
+            }
+            if (run.Contains("6"))
+            {
+                await SoakAsync(client, [vision, .. decoders, gateway], options.Int("soak", 10000), figures);
+            }
+            if (run.Contains("7"))
+            {
+                gateway = await GatewayRestartedAsync(client, gateway, gatewayEnvironment, gatewayPort, figures);
+            }
         }
         finally
         {
@@ -175,9 +198,9 @@ internal static class FaultsBench
     }
 
     /// <summary>4: one decoder with 2 slots and a queue of 2, offered 8 long requests at once (2× its capacity).</summary>
-    private static async Task OverloadAsync(Dictionary<string, string> common, string model, Figures figures)
+    private static async Task OverloadAsync(Dictionary<string, string> common, string model, int tokens, Figures figures)
     {
-        Progress.Log("4: overload at 2x a decoder's capacity (2 slots + 2 waiting, 8 requests)");
+        Progress.Log($"4: overload at 2x a decoder's capacity (2 slots + 2 waiting, 8 requests of {tokens} new tokens)");
         var environment = new Dictionary<string, string>(common) { ["Decoder__MaxRunning"] = "2", ["Decoder__MaxWaiting"] = "2" };
         await using var decoder = StartAt("decoder-small", "decoder-worker", "Kosmos2.DecoderWorker", environment, FreePort.Next());
         await using var vision = StartAt("vision-small", "vision-worker", "Kosmos2.VisionWorker", common, FreePort.Next());
@@ -192,9 +215,9 @@ internal static class FaultsBench
         var unloaded = new List<double>();
         for (var i = 0; i < 5; i++)
         {
-            unloaded.Add((await TimedAsync(client, LongRequest(500 + i))).TtftMs);
+            unloaded.Add((await TimedAsync(client, LongRequest(500 + i, tokens))).TtftMs);
         }
-        var loaded = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => TimedAsync(client, LongRequest(510 + i))));
+        var loaded = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => TimedAsync(client, LongRequest(510 + i, tokens))));
         var admitted = loaded.Where(r => r.Status == StatusCode.OK).Select(r => r.TtftMs).Order().ToList();
         var p50 = Stats.Median(unloaded);
         figures.Add("s4_admitted_ok", admitted.Count, "of 8");
@@ -230,6 +253,7 @@ internal static class FaultsBench
         Progress.Log($"6: soak of {count} requests");
         var next = -1;
         var failures = 0;
+        var failuresByStatus = new Dictionary<StatusCode, int>();
         Dictionary<string, (double Rss, int Threads, int Fds)>? first = null;
         var warmUp = count / 10;
         var session = (await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(600), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 2 } } })).Id;
@@ -261,6 +285,10 @@ internal static class FaultsBench
                 if (status != StatusCode.OK)
                 {
                     Interlocked.Increment(ref failures);
+                    lock (failuresByStatus)
+                    {
+                        failuresByStatus[status] = failuresByStatus.GetValueOrDefault(status) + 1;
+                    }
                 }
                 if (i % 1000 == 0)
                 {
@@ -270,7 +298,7 @@ internal static class FaultsBench
         })));
         var last = Sample(services);
         figures.Add("s6_requests", count, "");
-        figures.Add("s6_failures", failures, "");
+        figures.Add("s6_failures", failures, failures == 0 ? "" : $"({string.Join(", ", failuresByStatus.Select(f => $"{f.Key} {f.Value}"))})");
         var drift = 0.0;
         foreach (var (name, (rss, threads, fds)) in last)
         {
@@ -304,11 +332,11 @@ internal static class FaultsBench
 
     private static Image Image(int seed) => new() { Data = ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed)) };
 
-    private static GenerateRequest LongRequest(int seed) => new()
+    private static GenerateRequest LongRequest(int seed, int tokens = 400) => new()
     {
         Image = Image(seed),
         Prompt = "<grounding>An image of",
-        Stopping = new StoppingParameters { MaxNewTokens = 400 },
+        Stopping = new StoppingParameters { MaxNewTokens = (uint)tokens },
     };
 
     private static async Task<StatusCode> CaptionAsync(Contracts.V1.Kosmos2.Kosmos2Client client, int seed, TaskKind task = TaskKind.BriefCaption, int maxNewTokens = 4)

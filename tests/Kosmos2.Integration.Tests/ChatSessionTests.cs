@@ -48,9 +48,17 @@ public sealed class ChatSessionTests
         {
             SessionId = session.Id,
             Text = "And here?",
-            Regions = { new Region { Phrase = "here", Boxes = { new Box { X1 = 0.5, Y1 = 0.5, X2 = 0.9, Y2 = 0.9 } } } },
+            Regions =
+            {
+                new Region { Phrase = "here", Boxes = { new Box { X1 = 0.5, Y1 = 0.5, X2 = 0.9, Y2 = 0.9 } } },
+                new Region { Phrase = "there", Boxes = { new Box { Patch = new PatchIndexBox { TopLeft = 33, BottomRight = 500 } } } },
+                new Region { Phrase = "nowhere" },
+            },
         });
         Assert.Equal(2u, turn3.TurnIndex);
+        // Every box form in a turn: coordinates, a patch-index pair as given, and a phrase with no box (no <object>).
+        Assert.Contains("there</phrase><object><patch_index_0033><patch_index_0500></object>", turn3.RawText);
+        Assert.Contains("nowhere</phrase> Answer:", turn3.RawText);
 
         stored = await client.GetSessionAsync(new GetSessionRequest { SessionId = session.Id }, ClusterFixture.TenantA);
         Assert.Equal(3, stored.Turns.Count);
