@@ -1,0 +1,67 @@
+using Kosmos2.Engine;
+
+namespace Kosmos2.DecoderWorker.Sampling;
+
+/// <summary>Log-probabilities of a pick, computed in double from the row the sampler picked from.</summary>
+internal static class Logprobs
+{
+    /// <summary>
+    /// Greedy: <c>log_softmax</c> of the (penalised, masked) logits at <paramref name="token"/>, and the
+    /// <paramref name="top"/> best ids (ties → lowest id). One exp per vocabulary entry (~0.3 ms for 65,037), opt-in.
+    /// </summary>
+    public static TokenLogprobs OfGreedy(ReadOnlySpan<float> logits, int token, int top)
+    {
+        double max = logits[TokenSampler.ArgMax(logits)];
+        double sum = 0;
+        foreach (var logit in logits)
+        {
+            sum += Math.Exp(logit - max); // exp(−∞) = 0: masked tokens drop out
+        }
+        var logSumExp = max + Math.Log(sum);
+        var ids = TopIds(logits, top);
+        var values = new float[ids.Length];
+        for (var i = 0; i < ids.Length; i++)
+        {
+            values[i] = (float)(logits[ids[i]] - logSumExp);
+        }
+        return new TokenLogprobs((float)(logits[token] - logSumExp), ids, values);
+    }
+
+    /// <summary>Sampled: the draw's own distribution (candidates best first, unnormalised probabilities summing to <paramref name="sum"/>).</summary>
+    public static TokenLogprobs OfDraw(int[] order, double[] probabilities, int count, double sum, int picked, int top)
+    {
+        var n = Math.Min(top, count);
+        var ids = new int[n];
+        var values = new float[n];
+        for (var i = 0; i < n; i++)
+        {
+            ids[i] = order[i];
+            values[i] = (float)Math.Log(probabilities[i] / sum);
+        }
+        return new TokenLogprobs((float)Math.Log(probabilities[picked] / sum), ids, values);
+    }
+
+    /// <summary>The <paramref name="top"/> largest finite entries (a masked token has probability 0), best first, ties → lowest id.</summary>
+    private static int[] TopIds(ReadOnlySpan<float> logits, int top)
+    {
+        var n = Math.Min(top, logits.Length);
+        var ids = new int[n];
+        var filled = 0;
+        for (var id = 0; id < logits.Length && n > 0; id++)
+        {
+            var value = logits[id];
+            if (float.IsNegativeInfinity(value) || (filled == n && !(value > logits[ids[n - 1]])))
+            {
+                continue;
+            }
+            var at = filled < n ? filled++ : n - 1;
+            while (at > 0 && value > logits[ids[at - 1]])
+            {
+                ids[at] = ids[at - 1];
+                at--;
+            }
+            ids[at] = id;
+        }
+        return filled == n ? ids : ids[..filled];
+    }
+}
