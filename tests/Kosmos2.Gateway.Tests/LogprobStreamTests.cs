@@ -76,6 +76,41 @@ public sealed class LogprobStreamTests
         Assert.All(result.Entities.SelectMany(e => e.Boxes), b => Assert.False(b.HasMeanLogprob));
     }
 
+    [Fact]
+    public async Task Chat_session_options_carry_the_constraint_and_log_probabilities_to_each_turn()
+    {
+        var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
+        int[] answer = [tokenizer.ObjectStartId, tokenizer.PatchIndexId(3), tokenizer.PatchIndexId(900), tokenizer.ObjectEndId, Kosmos2Tokenizer.EosId];
+        await using var workers = await FakeWorker.StartAsync(DecoderBehavior.Script);
+        workers.Script = answer.Select(id => (uint)id).ToArray();
+        await using var gateway = await StartGatewayAsync(workers);
+        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+        var session = await client.CreateSessionAsync(new CreateSessionRequest
+        {
+            Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed: 4)) },
+            Options = new SessionOptions { Grounding = true, Sampling = new SamplingParameters { ConstrainGrounding = true, ReturnLogprobs = true } },
+        });
+
+        using var call = client.SendTurn(new SendTurnRequest { SessionId = session.Id, Text = "Where is it?" });
+        var events = new List<GenerateResponse>();
+        await foreach (var message in call.ResponseStream.ReadAllAsync())
+        {
+            events.Add(message);
+        }
+
+        Assert.True(workers.LastSampling is { ConstrainGrounding: true, ReturnLogprobs: true });
+        var result = Assert.Single(events, e => e.Result is not null).Result;
+        Assert.Equal(answer.Length, result.TokenLogprobs.Count);
+        var box = Assert.Single(Assert.Single(result.Entities).Boxes);
+        Assert.Equal((FakeWorker.ScriptLogprob(1) + FakeWorker.ScriptLogprob(2)) / 2, box.MeanLogprob);
+        var refused = Assert.Throws<RpcException>(() => client.CreateSession(new CreateSessionRequest
+        {
+            Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed: 4)) },
+            Options = new SessionOptions { Sampling = new SamplingParameters { ReturnLogprobs = true, TopLogprobs = 6 } },
+        }));
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+    }
+
     [Theory]
     [InlineData(6u, true, "at most 5")]
     [InlineData(100u, true, "at most 5")]
