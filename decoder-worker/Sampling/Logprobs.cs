@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Kosmos2.Engine;
 
 namespace Kosmos2.DecoderWorker.Sampling;
@@ -7,17 +8,12 @@ internal static class Logprobs
 {
     /// <summary>
     /// Greedy: <c>log_softmax</c> of the (penalised, masked) logits at <paramref name="token"/>, and the
-    /// <paramref name="top"/> best ids (ties → lowest id). One exp per vocabulary entry (~0.3 ms for 65,037), opt-in.
+    /// <paramref name="top"/> best ids (ties → lowest id). Opt-in.
     /// </summary>
     public static TokenLogprobs OfGreedy(ReadOnlySpan<float> logits, int token, int top)
     {
-        double max = logits[TokenSampler.ArgMax(logits)];
-        double sum = 0;
-        foreach (var logit in logits)
-        {
-            sum += Math.Exp(logit - max); // exp(−∞) = 0: masked tokens drop out
-        }
-        var logSumExp = max + Math.Log(sum);
+        var max = logits[TokenSampler.ArgMax(logits)];
+        var logSumExp = max + Math.Log(SumExp(logits, max));
         var ids = TopIds(logits, top);
         var values = new float[ids.Length];
         for (var i = 0; i < ids.Length; i++)
@@ -25,6 +21,32 @@ internal static class Logprobs
             values[i] = (float)(logits[ids[i]] - logSumExp);
         }
         return new TokenLogprobs((float)(logits[token] - logSumExp), ids, values);
+    }
+
+    /// <summary>
+    /// Σ exp(x − max) over the row: single-precision exps 8 at a time (scalar exps cost ~0.8 ms per 65,037-id row
+    /// here, 16 rows ≈ 4% of a decode step), summed in double; exp(−∞) = 0, so masked tokens drop out.
+    /// </summary>
+    private static double SumExp(ReadOnlySpan<float> logits, float max)
+    {
+        var sum = 0.0;
+        var i = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var shift = Vector256.Create(max);
+            var accumulated = Vector256<double>.Zero;
+            for (; i + Vector256<float>.Count <= logits.Length; i += Vector256<float>.Count)
+            {
+                var (lower, upper) = Vector256.Widen(Vector256.Exp(Vector256.Create(logits.Slice(i, Vector256<float>.Count)) - shift));
+                accumulated += lower + upper;
+            }
+            sum = Vector256.Sum(accumulated);
+        }
+        for (; i < logits.Length; i++)
+        {
+            sum += MathF.Exp(logits[i] - max);
+        }
+        return sum;
     }
 
     /// <summary>Sampled: the draw's own distribution (candidates best first, unnormalised probabilities summing to <paramref name="sum"/>).</summary>
