@@ -65,7 +65,14 @@ public sealed class Kosmos2ApiService(
         var inputs = plans.Select(p => Input(p, maxNewTokens, sampling, stopStrings)).ToList();
         var outcomes = await Task.WhenAll(inputs.Select(i => runner.RunAsync(i, image, null, arrival, context))).ConfigureAwait(false);
         var merged = MergePhrases(outcomes, image, out var text);
-        await responseStream.WriteAsync(new GenerateResponse { Delta = new TextDelta { Text = text } }, context.CancellationToken).ConfigureAwait(false);
+        var delta = new TextDelta { Text = text };
+        if (sampling.ReturnLogprobs)
+        {
+            // Nothing was streamed per token: the one delta carries every generated id with its log-probability.
+            delta.TokenIds.Add(outcomes.SelectMany(o => o.GeneratedIds).Select(i => (uint)i));
+            delta.Logprobs.Add(outcomes.SelectMany(o => o.Logprobs?.Tokens ?? []));
+        }
+        await responseStream.WriteAsync(new GenerateResponse { Delta = delta }, context.CancellationToken).ConfigureAwait(false);
         foreach (var entity in merged)
         {
             await responseStream.WriteAsync(new GenerateResponse { Entity = entity }, context.CancellationToken).ConfigureAwait(false);

@@ -12,8 +12,9 @@ internal static class Logprobs
     /// </summary>
     public static TokenLogprobs OfGreedy(ReadOnlySpan<float> logits, int token, int top)
     {
-        var max = logits[TokenSampler.ArgMax(logits)];
-        var logSumExp = max + Math.Log(SumExp(logits, max));
+        var best = TokenSampler.ArgMax(logits);
+        var max = logits[best];
+        var logSumExp = max + Math.Log(SumExp(logits, best));
         var ids = TopIds(logits, top);
         var values = new float[ids.Length];
         for (var i = 0; i < ids.Length; i++)
@@ -25,10 +26,12 @@ internal static class Logprobs
 
     /// <summary>
     /// Σ exp(x − max) over the row: single-precision exps 8 at a time (scalar exps cost ~0.8 ms per 65,037-id row
-    /// here, 16 rows ≈ 4% of a decode step), summed in double; exp(−∞) = 0, so masked tokens drop out.
+    /// here, 16 rows ≈ 4% of a decode step), summed in double; exp(−∞) = 0, so masked tokens drop out. The best
+    /// token's term is exactly 1, so a forced token (all others masked) reports exactly 0.
     /// </summary>
-    private static double SumExp(ReadOnlySpan<float> logits, float max)
+    private static double SumExp(ReadOnlySpan<float> logits, int best)
     {
+        var max = logits[best];
         var sum = 0.0;
         var i = 0;
         if (Vector256.IsHardwareAccelerated)
@@ -41,6 +44,10 @@ internal static class Logprobs
                 accumulated += lower + upper;
             }
             sum = Vector256.Sum(accumulated);
+            if (best < i)
+            {
+                sum += 1 - (double)Vector256.Exp(Vector256<float>.Zero).ToScalar();
+            }
         }
         for (; i < logits.Length; i++)
         {

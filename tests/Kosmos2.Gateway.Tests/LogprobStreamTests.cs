@@ -77,6 +77,39 @@ public sealed class LogprobStreamTests
     }
 
     [Fact]
+    public async Task Phrase_grounding_of_several_phrases_gives_every_token_and_every_box_its_logprob()
+    {
+        var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
+        int[] answer = [tokenizer.ObjectStartId, tokenizer.PatchIndexId(3), tokenizer.PatchIndexId(900), tokenizer.ObjectEndId, Kosmos2Tokenizer.EosId];
+        await using var workers = await FakeWorker.StartAsync(DecoderBehavior.Script);
+        workers.Script = answer.Select(id => (uint)id).ToArray();
+        await using var gateway = await StartGatewayAsync(workers);
+        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+        var request = new GenerateRequest
+        {
+            Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed: 5)) },
+            Task = TaskKind.PhraseGrounding,
+            Phrases = { "a cat", "a dog" },
+            Sampling = new SamplingParameters { ConstrainGrounding = true, ReturnLogprobs = true },
+        };
+
+        using var call = client.Generate(request);
+        var events = new List<GenerateResponse>();
+        await foreach (var message in call.ResponseStream.ReadAllAsync())
+        {
+            events.Add(message);
+        }
+
+        var result = Assert.Single(events, e => e.Result is not null).Result;
+        var delta = Assert.Single(events, e => e.Delta is not null).Delta;
+        Assert.Equal(result.TokenIds, delta.TokenIds);
+        Assert.Equal(result.TokenLogprobs, delta.Logprobs);
+        Assert.Equal(2 * answer.Length, result.TokenLogprobs.Count);
+        Assert.Equal(2, result.Entities.Count);
+        Assert.All(result.Entities, e => Assert.Equal((FakeWorker.ScriptLogprob(1) + FakeWorker.ScriptLogprob(2)) / 2, Assert.Single(e.Boxes).MeanLogprob));
+    }
+
+    [Fact]
     public async Task Chat_session_options_carry_the_constraint_and_log_probabilities_to_each_turn()
     {
         var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
