@@ -124,6 +124,7 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
             var sampling = request.Sampling ?? SamplingParameters.Greedy;
             if (sampling.ConstrainGrounding && _grounding is null)
             {
+                // Unreachable through the service, which refuses such a request with INVALID_ARGUMENT before submitting.
                 throw new ArgumentException($"constrain_grounding needs a Kosmos-2 vocabulary; this model has {_model.Config.Text.VocabSize} ids.");
             }
             _samplers[chunk.Slot] = new TokenSampler(
