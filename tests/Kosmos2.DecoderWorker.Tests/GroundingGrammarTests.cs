@@ -154,6 +154,28 @@ public sealed class GroundingGrammarTests
         Assert.Equal(GroundingState.Text, FromPrompt("<phrase> a</phrase></image><grounding>").State); // </image> starts a new caption
     }
 
+    [Theory]
+    [InlineData(new[] { "<phrase>", "piece", "<phrase>" }, GroundingState.PhraseOpen)] // a second <phrase> restarts it
+    [InlineData(new[] { "<phrase>", "piece", "<object>" }, GroundingState.ObjectOpen)] // the phrase is lost, the object stands alone
+    [InlineData(new[] { "<phrase>", "piece", "patch" }, GroundingState.Text)]
+    [InlineData(new[] { "<phrase>", "piece", "</phrase>", "piece" }, GroundingState.Text)]
+    [InlineData(new[] { "<object>", "piece" }, GroundingState.Text)]
+    [InlineData(new[] { "<object>", "patch", "</object>" }, GroundingState.Text)] // one cell only
+    [InlineData(new[] { "<object>", "patch", "patch", "patch" }, GroundingState.Text)]
+    [InlineData(new[] { "<object>", "patch", "patch", "</delimiter_of_multi_objects/>", "</object>" }, GroundingState.Text)]
+    [InlineData(new[] { "<object>", "patch", "</image>" }, GroundingState.Text)]
+    public void A_prompt_that_breaks_the_form_resyncs_on_what_its_last_tokens_open(string[] tokens, GroundingState expected)
+    {
+        var g = new GroundingGrammar(Vocab);
+        g.Observe(tokens.Select(t => t switch
+        {
+            "piece" => Piece,
+            "patch" => Patch(40),
+            _ => Tokenizer.TokenToId(t),
+        }).ToArray());
+        Assert.Equal(expected, g.State);
+    }
+
     [Fact]
     public void The_bulk_mask_refuses_exactly_what_the_per_token_rule_refuses_in_every_state()
     {
