@@ -34,26 +34,36 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         }
 
         using var abort = context.CancellationToken.Register(() => host.Abort(submitted.RequestId));
-        var pending = new List<uint>();
+        var pending = new DecodeResponse();
         await foreach (var item in sink.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
         {
             if (item.Result is null)
             {
-                pending.Add((uint)item.Token);
+                pending.TokenIds.Add((uint)item.Token);
+                if (item.Logprobs is { } logprobs)
+                {
+                    pending.Logprobs.Add(ToProto(logprobs));
+                }
                 // Send what has arrived so far in one message: several tokens can queue while a write is in flight.
                 if (sink.Reader.TryPeek(out var next) && next.Result is null)
                 {
                     continue;
                 }
-                var message = new DecodeResponse();
-                message.TokenIds.Add(pending);
-                pending.Clear();
-                await WriteAsync(responseStream, message, context).ConfigureAwait(false);
+                await WriteAsync(responseStream, pending, context).ConfigureAwait(false);
+                pending = new DecodeResponse();
                 continue;
             }
             await FinishAsync(item.Result, pending, responseStream, context).ConfigureAwait(false);
             return;
         }
+    }
+
+    private static DecodeLogprob ToProto(TokenLogprobs logprobs)
+    {
+        var proto = new DecodeLogprob { Logprob = logprobs.Logprob };
+        proto.TopTokenIds.Add(logprobs.TopTokenIds.Select(t => (uint)t));
+        proto.TopLogprobs.Add(logprobs.TopLogprobs);
+        return proto;
     }
 
     public override Task<DecoderInfo> GetInfo(DecoderInfoRequest request, ServerCallContext context)
@@ -81,7 +91,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         return Task.FromResult(info);
     }
 
-    private async Task FinishAsync(GenerationResult result, List<uint> pending, IServerStreamWriter<DecodeResponse> stream, ServerCallContext context)
+    private async Task FinishAsync(GenerationResult result, DecodeResponse final, IServerStreamWriter<DecodeResponse> stream, ServerCallContext context)
     {
         metrics.Outcomes.Add(1, new KeyValuePair<string, object?>("finish_reason", result.Reason.ToString()));
         switch (result.Reason)
@@ -95,28 +105,24 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         }
         RecordTimings(result);
         var timings = result.Timings;
-        var final = new DecodeResponse
+        final.Final = new DecodeFinal
         {
-            Final = new DecodeFinal
+            FinishReason = result.Reason switch
             {
-                FinishReason = result.Reason switch
-                {
-                    FinishReason.Eos => DecodeFinishReason.Eos,
-                    FinishReason.Length => DecodeFinishReason.Length,
-                    FinishReason.StopSequence => DecodeFinishReason.StopSequence,
-                    _ => DecodeFinishReason.Unspecified,
-                },
-                Usage = new DecodeUsage { PromptTokens = (uint)result.PromptTokens, GeneratedTokens = (uint)result.GeneratedTokenIds.Count },
-                Timings = new DecodeTimings
-                {
-                    QueueMs = timings.Queue.TotalMilliseconds,
-                    PrefillMs = timings.Prefill.TotalMilliseconds,
-                    TtftMs = timings.TimeToFirstToken.TotalMilliseconds,
-                    DecodeMs = timings.Decode.TotalMilliseconds,
-                },
+                FinishReason.Eos => DecodeFinishReason.Eos,
+                FinishReason.Length => DecodeFinishReason.Length,
+                FinishReason.StopSequence => DecodeFinishReason.StopSequence,
+                _ => DecodeFinishReason.Unspecified,
+            },
+            Usage = new DecodeUsage { PromptTokens = (uint)result.PromptTokens, GeneratedTokens = (uint)result.GeneratedTokenIds.Count },
+            Timings = new DecodeTimings
+            {
+                QueueMs = timings.Queue.TotalMilliseconds,
+                PrefillMs = timings.Prefill.TotalMilliseconds,
+                TtftMs = timings.TimeToFirstToken.TotalMilliseconds,
+                DecodeMs = timings.Decode.TotalMilliseconds,
             },
         };
-        final.TokenIds.Add(pending);
         await WriteAsync(stream, final, context).ConfigureAwait(false);
     }
 
@@ -187,6 +193,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         {
             RpcErrors.InvalidArgument("sampling: temperature and repetition_penalty must be ≥ 0 and top_p in [0, 1].");
         }
+        ValidateLogprobsAndGrounding(sampling, info);
         return new GenerationRequest(
             ids,
             new StoppingParameters((int)stopping.MaxNewTokens, stops, stopping.IgnoreEos),
@@ -195,10 +202,29 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
                 (int)sampling.TopK,
                 sampling.TopP == 0 ? 1f : sampling.TopP,
                 sampling.RepetitionPenalty == 0 ? 1f : sampling.RepetitionPenalty,
-                sampling.Seed),
+                sampling.Seed,
+                sampling.ConstrainGrounding,
+                sampling.ReturnLogprobs,
+                (int)sampling.TopLogprobs),
             embeddings,
             (int)request.ImageOffset,
             request.RequestId);
+    }
+
+    private static void ValidateLogprobsAndGrounding(DecodeSampling sampling, EngineInfo info)
+    {
+        if (sampling.TopLogprobs > SamplingParameters.MaxTopLogprobs)
+        {
+            RpcErrors.InvalidArgument($"sampling.top_logprobs is {sampling.TopLogprobs}; at most {SamplingParameters.MaxTopLogprobs} alternatives per token.");
+        }
+        if (sampling.TopLogprobs > 0 && !sampling.ReturnLogprobs)
+        {
+            RpcErrors.InvalidArgument("sampling.top_logprobs needs sampling.return_logprobs = true.");
+        }
+        if (sampling.ConstrainGrounding && !Sampling.GroundingVocabulary.Supports(info.VocabSize))
+        {
+            RpcErrors.InvalidArgument($"sampling.constrain_grounding needs a Kosmos-2 vocabulary (tags and 1,024 patch tokens); this model has {info.VocabSize} ids.");
+        }
     }
 
     private static ReceivedEmbeddings ToEmbeddings(TensorBytes tensor, EngineInfo info)
@@ -241,16 +267,18 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
     /// <summary>Engine events for one call; written on the engine thread (never blocks: unbounded), read by the call.</summary>
     private sealed class ChannelSink : IRequestSink
     {
-        private readonly Channel<(int Token, GenerationResult? Result)> _channel =
-            Channel.CreateUnbounded<(int, GenerationResult?)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        private readonly Channel<(int Token, TokenLogprobs? Logprobs, GenerationResult? Result)> _channel =
+            Channel.CreateUnbounded<(int, TokenLogprobs?, GenerationResult?)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
 
-        public ChannelReader<(int Token, GenerationResult? Result)> Reader => _channel.Reader;
+        public ChannelReader<(int Token, TokenLogprobs? Logprobs, GenerationResult? Result)> Reader => _channel.Reader;
 
-        public void OnToken(int tokenId) => _channel.Writer.TryWrite((tokenId, null));
+        public void OnToken(int tokenId) => OnToken(tokenId, null);
+
+        public void OnToken(int tokenId, TokenLogprobs? logprobs) => _channel.Writer.TryWrite((tokenId, logprobs, null));
 
         public void OnFinished(GenerationResult result)
         {
-            _channel.Writer.TryWrite((0, result));
+            _channel.Writer.TryWrite((0, null, result));
             _channel.Writer.TryComplete();
         }
     }

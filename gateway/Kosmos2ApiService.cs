@@ -65,7 +65,14 @@ public sealed class Kosmos2ApiService(
         var inputs = plans.Select(p => Input(p, maxNewTokens, sampling, stopStrings)).ToList();
         var outcomes = await Task.WhenAll(inputs.Select(i => runner.RunAsync(i, image, null, arrival, context))).ConfigureAwait(false);
         var merged = MergePhrases(outcomes, image, out var text);
-        await responseStream.WriteAsync(new GenerateResponse { Delta = new TextDelta { Text = text } }, context.CancellationToken).ConfigureAwait(false);
+        var delta = new TextDelta { Text = text };
+        if (sampling.ReturnLogprobs)
+        {
+            // Nothing was streamed per token: the one delta carries every generated id with its log-probability.
+            delta.TokenIds.Add(outcomes.SelectMany(o => o.GeneratedIds).Select(i => (uint)i));
+            delta.Logprobs.Add(outcomes.SelectMany(o => o.Logprobs?.Tokens ?? []));
+        }
+        await responseStream.WriteAsync(new GenerateResponse { Delta = delta }, context.CancellationToken).ConfigureAwait(false);
         foreach (var entity in merged)
         {
             await responseStream.WriteAsync(new GenerateResponse { Entity = entity }, context.CancellationToken).ConfigureAwait(false);
@@ -81,6 +88,7 @@ public sealed class Kosmos2ApiService(
         };
         result.Entities.Add(merged);
         result.TokenIds.Add(outcomes.SelectMany(o => o.GeneratedIds).Select(i => (uint)i));
+        result.TokenLogprobs.Add(outcomes.SelectMany(o => o.Logprobs?.Tokens ?? []));
         await responseStream.WriteAsync(new GenerateResponse { Result = result }, context.CancellationToken).ConfigureAwait(false);
         metrics.RecordRequest("Generate", "OK", arrival.Elapsed.TotalSeconds, result.Timings.TimeToFirstTokenMs / 1000, (int)result.Usage.PromptTokens, (int)result.Usage.GeneratedTokens);
     }
@@ -245,9 +253,9 @@ public sealed class Kosmos2ApiService(
             }
             var offset = (uint)builder.ToString().EnumerateRunes().Count();
             builder.Append(outcome.Result.CleanText);
-            foreach (var entity in outcome.Result.Entities)
+            for (var i = 0; i < outcome.Result.Entities.Count; i++)
             {
-                var proto = EntityMapping.ToProto(entity, image.Width, image.Height);
+                var proto = EntityMapping.ToProto(outcome.Result.Entities[i], image.Width, image.Height, outcome.Logprobs?.EntityBoxes[i]);
                 proto.SpanStart += offset;
                 proto.SpanEnd += offset;
                 merged.Add(proto);
@@ -271,8 +279,9 @@ public sealed class Kosmos2ApiService(
             SessionId = sessionId,
             TurnIndex = (uint)turnIndex,
         };
-        result.Entities.Add(outcome.Result.Entities.Select(e => EntityMapping.ToProto(e, image.Width, image.Height)));
+        result.Entities.Add(outcome.Result.Entities.Select((e, i) => EntityMapping.ToProto(e, image.Width, image.Height, outcome.Logprobs?.EntityBoxes[i])));
         result.TokenIds.Add(outcome.GeneratedIds.Select(i => (uint)i));
+        result.TokenLogprobs.Add(outcome.Logprobs?.Tokens ?? []);
         result.PromptTokenIds.Add(promptIds.Select(i => (uint)i));
         await stream.WriteAsync(new GenerateResponse { Result = result }, context.CancellationToken).ConfigureAwait(false);
     }
@@ -293,5 +302,8 @@ public sealed class Kosmos2ApiService(
         TopP = sampling?.TopP ?? 0,
         RepetitionPenalty = sampling?.RepetitionPenalty ?? 0,
         Seed = sampling?.Seed ?? 0,
+        ConstrainGrounding = sampling?.ConstrainGrounding ?? false,
+        ReturnLogprobs = sampling?.ReturnLogprobs ?? false,
+        TopLogprobs = sampling?.TopLogprobs ?? 0,
     };
 }

@@ -20,6 +20,13 @@ void Report(string name, double value, string unit)
 }
 Console.WriteLine($"torch threads: {torch.get_num_threads()}, cores: {Environment.ProcessorCount}");
 
+if (only == "grounding")
+{
+    Kosmos2.Benchmarks.GroundingMaskBenchmark.Run(Report);
+    Console.WriteLine();
+    results.ForEach(r => Console.WriteLine($"{r.Name}: {r.Value:F2} {r.Unit}"));
+    return;
+}
 if (only.StartsWith("micro", StringComparison.Ordinal))
 {
     Kosmos2.Benchmarks.MicroBenchmarks.Run(only);

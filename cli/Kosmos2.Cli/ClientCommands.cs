@@ -13,13 +13,14 @@ namespace Kosmos2.Cli;
 /// </summary>
 internal static class ClientCommands
 {
-    private static readonly string[] CommonOptions = ["gateway", "api-key", "json", "out", "max-new-tokens", "temperature", "seed"];
+    private static readonly string[] CommonOptions = ["gateway", "api-key", "json", "out", "max-new-tokens", .. SamplingFlags.Names];
 
     /// <summary>The options every client command takes, for the help texts.</summary>
     public const string ClientOptionsHelp = """
         Client options: --gateway ADDR (default $KOSMOS2_GATEWAY or http://127.0.0.1:50051), --api-key K
-          (or $KOSMOS2_API_KEY), --json (one JSON object), --out FILE.png (draw the boxes), --max-new-tokens N,
-          --temperature T [--seed S]
+          (or $KOSMOS2_API_KEY), --json (one JSON object), --out FILE.png (draw the boxes), --max-new-tokens N
+        Sampling: --temperature T [--seed S], --constrain-grounding (only well-formed boxes), --logprobs
+          (token log-probabilities and box confidences), --top-logprobs N (0…5 alternatives per token)
         """;
 
     /// <summary>Each client command: its usage line and what it does.</summary>
@@ -37,7 +38,7 @@ internal static class ClientCommands
 
     public static Task<int> CaptionAsync(string[] args)
     {
-        var cli = CommandLine.Parse(args, "json", "detailed");
+        var cli = CommandLine.Parse(args, [.. SamplingFlags.Switches, "json", "detailed"]);
         cli.RejectUnknown([.. CommonOptions, "detailed"]);
         var request = new GenerateRequest { Task = cli.Flag("detailed") ? TaskKind.DetailedCaption : TaskKind.BriefCaption };
         return RunGatewayAsync(cli, ImageArgument(cli, 1), request);
@@ -45,7 +46,7 @@ internal static class ClientCommands
 
     public static Task<int> GroundAsync(string[] args)
     {
-        var cli = CommandLine.Parse(args, "json");
+        var cli = CommandLine.Parse(args, [.. SamplingFlags.Switches, "json"]);
         cli.RejectUnknown(CommonOptions);
         var image = ImageArgument(cli, 2);
         var request = new GenerateRequest { Task = TaskKind.PhraseGrounding };
@@ -55,7 +56,7 @@ internal static class ClientCommands
 
     public static Task<int> ReferAsync(string[] args)
     {
-        var cli = CommandLine.Parse(args, "json");
+        var cli = CommandLine.Parse(args, [.. SamplingFlags.Switches, "json"]);
         cli.RejectUnknown([.. CommonOptions, "box", "phrase"]);
         var image = ImageArgument(cli, 1);
         if (cli.Options("box").Count == 0)
@@ -69,7 +70,7 @@ internal static class ClientCommands
 
     public static Task<int> AskAsync(string[] args)
     {
-        var cli = CommandLine.Parse(args, "json");
+        var cli = CommandLine.Parse(args, [.. SamplingFlags.Switches, "json"]);
         cli.RejectUnknown(CommonOptions);
         var image = ImageArgument(cli, 2);
         var request = new GenerateRequest { Task = TaskKind.Vqa, Text = string.Join(' ', cli.Positionals.Skip(1)) };
@@ -79,7 +80,7 @@ internal static class ClientCommands
     /// <summary><c>generate</c>: offline with --model-dir, otherwise through the gateway; same flags, same JSON.</summary>
     public static async Task<int> GenerateAsync(string[] args)
     {
-        var cli = CommandLine.Parse(args, "json");
+        var cli = CommandLine.Parse(args, [.. SamplingFlags.Switches, "json"]);
         cli.RejectUnknown([.. CommonOptions, "model-dir", "image", "prompt", "bboxes", "dtype"]);
         var imagePath = cli.Option("image") ?? throw new UsageException("generate needs --image FILE.");
         var prompt = cli.Option("prompt") ?? throw new UsageException("generate needs --prompt TEXT.");
@@ -92,6 +93,10 @@ internal static class ClientCommands
             if (cli.Option("gateway") is not null)
             {
                 throw new UsageException("Give either --model-dir (offline) or --gateway, not both.");
+            }
+            if (SamplingFlags.NeedsGateway(cli))
+            {
+                throw new UsageException("--constrain-grounding and --logprobs need a gateway: the offline generate is the reference's plain greedy loop.");
             }
             var report = OfflineGenerator.Run(modelDir, imageBytes, prompt, boxes, maxNewTokens, cli.Option("dtype") ?? "float32");
             Print(cli, report, imageBytes, streamedText: false);
@@ -106,7 +111,7 @@ internal static class ClientCommands
     /// <summary><c>chat IMAGE</c>: one question per line (standard input or the terminal); <c>--box</c> at the end of a line adds a region.</summary>
     public static async Task<int> ChatAsync(string[] args)
     {
-        var cli = CommandLine.Parse(args, "json", "no-grounding");
+        var cli = CommandLine.Parse(args, [.. SamplingFlags.Switches, "json", "no-grounding"]);
         cli.RejectUnknown([.. CommonOptions, "no-grounding"]);
         var imageBytes = ImageArgument(cli, 1);
         using var gateway = new GatewayConnection(cli);
@@ -115,7 +120,7 @@ internal static class ClientCommands
             var session = await gateway.Client.CreateSessionAsync(new CreateSessionRequest
             {
                 Image = new Image { Data = ByteString.CopyFrom(imageBytes) },
-                Options = new SessionOptions { Grounding = !cli.Flag("no-grounding"), Stopping = Stopping(cli) },
+                Options = new SessionOptions { Grounding = !cli.Flag("no-grounding"), Stopping = Stopping(cli), Sampling = SamplingFlags.From(cli) },
             }, gateway.Headers);
             var interactive = !Console.IsInputRedirected;
             if (interactive)
@@ -167,14 +172,7 @@ internal static class ClientCommands
     {
         request.Image = new Image { Data = ByteString.CopyFrom(imageBytes) };
         request.Stopping = Stopping(cli);
-        if (cli.Option("temperature") is { } temperature)
-        {
-            request.Sampling = new SamplingParameters { Temperature = float.Parse(temperature, CultureInfo.InvariantCulture) };
-            if (cli.Option("seed") is { } seed)
-            {
-                request.Sampling.Seed = ulong.Parse(seed, CultureInfo.InvariantCulture);
-            }
-        }
+        request.Sampling = SamplingFlags.From(cli);
         using var gateway = new GatewayConnection(cli);
         try
         {

@@ -67,7 +67,8 @@ internal sealed class GatewayConnection : IDisposable
         var entities = result.Entities.Select(e => new ReportEntity(
             e.Phrase, (int)e.SpanStart, (int)e.SpanEnd,
             e.Boxes.Select(b => new[] { b.Normalized.X1, b.Normalized.Y1, b.Normalized.X2, b.Normalized.Y2 }).ToList(),
-            e.Boxes.Select(b => new[] { b.Pixels.X1, b.Pixels.Y1, b.Pixels.X2, b.Pixels.Y2 }).ToList())).ToList();
+            e.Boxes.Select(b => new[] { b.Pixels.X1, b.Pixels.Y1, b.Pixels.X2, b.Pixels.Y2 }).ToList(),
+            result.TokenLogprobs.Count > 0 ? e.Boxes.Select(b => b.HasMeanLogprob ? b.MeanLogprob : (float?)null).ToList() : null)).ToList();
         var timings = new Dictionary<string, object>
         {
             ["total"] = result.Timings.TotalMs,
@@ -83,7 +84,8 @@ internal sealed class GatewayConnection : IDisposable
             result.RawText,
             result.Text,
             entities,
-            timings);
+            timings,
+            result.TokenLogprobs.Count > 0 ? result.TokenLogprobs : null);
     }
 
     /// <summary>`INVALID_ARGUMENT: …` — the status name as gRPC spells it.</summary>

@@ -1,15 +1,21 @@
 using System.Text;
 using System.Text.Json;
+using Kosmos2.Contracts.V1;
 
 namespace Kosmos2.Cli;
 
-/// <summary>One entity as printed: phrase, code-point span, normalised boxes (and pixel boxes when the image size is known).</summary>
-internal sealed record ReportEntity(string Phrase, int SpanStart, int SpanEnd, IReadOnlyList<double[]> Boxes, IReadOnlyList<double[]>? PixelBoxes);
+/// <summary>
+/// One entity as printed: phrase, code-point span, normalised boxes (and pixel boxes when the image size is known),
+/// and with <c>--logprobs</c> each box's confidence (mean log-probability of its patch tokens; null = from the prompt).
+/// </summary>
+internal sealed record ReportEntity(
+    string Phrase, int SpanStart, int SpanEnd, IReadOnlyList<double[]> Boxes, IReadOnlyList<double[]>? PixelBoxes, IReadOnlyList<float?>? BoxLogprobs = null);
 
 /// <summary>
 /// The result of a generation in the one shape both `generate` modes print, offline or through a gateway, so a
 /// script can switch between them: <c>input_ids</c>, <c>new_token_ids</c>, <c>decoded_text</c>, <c>clean_text</c>,
-/// <c>entities</c> (<c>phrase</c>, <c>span</c>, <c>boxes</c> normalised), <c>timings_ms</c>.
+/// <c>entities</c> (<c>phrase</c>, <c>span</c>, <c>boxes</c> normalised), <c>timings_ms</c>; with <c>--logprobs</c> also
+/// <c>token_logprobs</c> (<c>id</c>, <c>token</c>, <c>logprob</c>, <c>top</c>) and each entity's <c>box_logprobs</c>.
 /// </summary>
 internal sealed record GenerationReport(
     IReadOnlyList<int> InputIds,
@@ -17,7 +23,8 @@ internal sealed record GenerationReport(
     string DecodedText,
     string CleanText,
     IReadOnlyList<ReportEntity> Entities,
-    IReadOnlyDictionary<string, object> Timings)
+    IReadOnlyDictionary<string, object> Timings,
+    IReadOnlyList<TokenLogprob>? TokenLogprobs = null)
 {
     public string ToJson()
     {
@@ -43,9 +50,22 @@ internal sealed record GenerationReport(
                 {
                     WriteBoxes(json, "boxes_px", entity.PixelBoxes);
                 }
+                if (entity.BoxLogprobs is not null)
+                {
+                    json.WriteStartArray("box_logprobs");
+                    foreach (var logprob in entity.BoxLogprobs)
+                    {
+                        WriteNumberOrNull(json, logprob);
+                    }
+                    json.WriteEndArray();
+                }
                 json.WriteEndObject();
             }
             json.WriteEndArray();
+            if (TokenLogprobs is not null)
+            {
+                WriteTokenLogprobs(json, TokenLogprobs);
+            }
             json.WriteStartObject("timings_ms");
             foreach (var (name, value) in Timings)
             {
@@ -84,10 +104,55 @@ internal sealed record GenerationReport(
                     var p = pixels[i];
                     text.Append($"  pixels ({p[0]:0}, {p[1]:0}, {p[2]:0}, {p[3]:0})");
                 }
+                if (entity.BoxLogprobs is { } logprobs && logprobs[i] is { } logprob)
+                {
+                    text.Append($"  logprob {logprob:0.###}");
+                }
                 text.Append('\n');
             }
         }
         return text.ToString();
+    }
+
+    private static void WriteTokenLogprobs(Utf8JsonWriter json, IReadOnlyList<TokenLogprob> tokens)
+    {
+        json.WriteStartArray("token_logprobs");
+        foreach (var token in tokens)
+        {
+            json.WriteStartObject();
+            json.WriteNumber("id", token.TokenId);
+            json.WriteString("token", token.Token);
+            WriteNumberOrNull(json, token.Logprob, "logprob");
+            json.WriteStartArray("top");
+            foreach (var top in token.Top)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("id", top.TokenId);
+                json.WriteString("token", top.Token);
+                WriteNumberOrNull(json, top.Logprob, "logprob");
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+    }
+
+    /// <summary>JSON has no NaN or infinity: those (a token the decoder sent no value for) are written as null.</summary>
+    private static void WriteNumberOrNull(Utf8JsonWriter json, float? value, string? name = null)
+    {
+        if (name is not null)
+        {
+            json.WritePropertyName(name);
+        }
+        if (value is { } v && float.IsFinite(v))
+        {
+            json.WriteNumberValue(Math.Round(v, 6));
+        }
+        else
+        {
+            json.WriteNullValue();
+        }
     }
 
     private static void WriteInts(Utf8JsonWriter json, string name, IReadOnlyList<int> values)

@@ -19,6 +19,7 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
     private readonly Kosmos2Model _model;
     private readonly Kosmos2KvCache _cache;
     private readonly TokenSampler?[] _samplers;
+    private readonly GroundingVocabulary? _grounding;
     private readonly Action<TimeSpan, int>? _stepExecuted;
 
     /// <param name="stepExecuted">Told each step's duration and decode batch size (metrics).</param>
@@ -28,6 +29,8 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
         _model = model;
         _cache = model.CreateKvCache(slots, maxSequenceTokens);
         _samplers = new TokenSampler?[slots];
+        var vocab = model.Config.Text.VocabSize;
+        _grounding = GroundingVocabulary.Supports(vocab) ? GroundingVocabulary.FromVocabSize(vocab) : null;
     }
 
     public Kosmos2Model Model => _model;
@@ -67,18 +70,36 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
         var all = logits is null ? [] : logits.to(torch.CPU).contiguous().data<float>().ToArray();
         var vocab = logits is null ? 0 : (int)logits.shape[1];
         var decodeTokens = new int[n];
+        TokenLogprobs?[]? decodeLogprobs = null;
         for (var i = 0; i < n; i++)
         {
-            decodeTokens[i] = _samplers[slots[i]]!.Next(all.AsSpan(i * vocab, vocab));
+            var row = plan.Decodes[i];
+            var picked = _samplers[slots[i]]!.Next(all.AsSpan(i * vocab, vocab), row.Request.Stopping.MaxNewTokens - row.GeneratedTokenIds.Count);
+            decodeTokens[i] = picked.TokenId;
+            if (picked.Logprobs is not null)
+            {
+                (decodeLogprobs ??= new TokenLogprobs?[n])[i] = picked.Logprobs;
+            }
         }
         var prefillTokens = new int[plan.Prefills.Count];
-        var row = n;
+        TokenLogprobs?[]? prefillLogprobs = null;
+        var next = n;
         for (var i = 0; i < plan.Prefills.Count; i++)
         {
             var chunk = plan.Prefills[i];
-            prefillTokens[i] = chunk.IsLast ? _samplers[chunk.Slot]!.Next(all.AsSpan(row++ * vocab, vocab)) : -1;
+            if (!chunk.IsLast)
+            {
+                prefillTokens[i] = -1;
+                continue;
+            }
+            var picked = _samplers[chunk.Slot]!.Next(all.AsSpan(next++ * vocab, vocab), chunk.Request.Stopping.MaxNewTokens);
+            prefillTokens[i] = picked.TokenId;
+            if (picked.Logprobs is not null)
+            {
+                (prefillLogprobs ??= new TokenLogprobs?[plan.Prefills.Count])[i] = picked.Logprobs;
+            }
         }
-        return new StepOutput(prefillTokens, decodeTokens);
+        return new StepOutput(prefillTokens, decodeTokens, prefillLogprobs, decodeLogprobs);
     }
 
     public void Release(int slot)
@@ -101,9 +122,16 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
         {
             _cache.Reset(chunk.Slot);
             var sampling = request.Sampling ?? SamplingParameters.Greedy;
+            if (sampling.ConstrainGrounding && _grounding is null)
+            {
+                // Unreachable through the service, which refuses such a request with INVALID_ARGUMENT before submitting.
+                throw new ArgumentException($"constrain_grounding needs a Kosmos-2 vocabulary; this model has {_model.Config.Text.VocabSize} ids.");
+            }
             _samplers[chunk.Slot] = new TokenSampler(
-                new SamplingSettings(sampling.Temperature, sampling.TopK, sampling.TopP, sampling.RepetitionPenalty, sampling.Seed),
-                request.PromptTokenIds.Span);
+                new SamplingSettings(sampling.Temperature, sampling.TopK, sampling.TopP, sampling.RepetitionPenalty, sampling.Seed,
+                    sampling.ReturnLogprobs, sampling.TopLogprobs),
+                request.PromptTokenIds.Span,
+                sampling.ConstrainGrounding ? new GroundingGrammar(_grounding!) : null);
         }
         var ids = new long[chunk.Length];
         var source = chunk.TokenIds;

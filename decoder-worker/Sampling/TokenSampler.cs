@@ -1,26 +1,39 @@
+using Kosmos2.Engine;
+
 namespace Kosmos2.DecoderWorker.Sampling;
 
 /// <summary>Sampling settings of one request; all defaults = greedy, the reference's behaviour.</summary>
-public sealed record SamplingSettings(float Temperature = 0, int TopK = 0, float TopP = 0, float RepetitionPenalty = 0, ulong Seed = 0)
+/// <param name="TopLogprobs">Alternatives reported per token when <paramref name="ReturnLogprobs"/> is set.</param>
+public sealed record SamplingSettings(
+    float Temperature = 0, int TopK = 0, float TopP = 0, float RepetitionPenalty = 0, ulong Seed = 0, bool ReturnLogprobs = false, int TopLogprobs = 0)
 {
     public bool IsGreedy => Temperature <= 0;
 }
+
+/// <summary>A picked token and, when asked for, its log-probabilities.</summary>
+public readonly record struct SampledToken(int TokenId, TokenLogprobs? Logprobs);
 
 /// <summary>
 /// Chooses the next token from one row of float32 logits, in Hugging Face's order: repetition penalty over
 /// the tokens already in the context, then temperature, top-k, top-p, and a draw from the request's own seeded
 /// generator (so a seed repeats its output whatever else runs in the batch). Greedy = argmax, ties → lowest id.
 /// Works on managed arrays: one 65,037-float row costs ~50 µs here, nothing beside a 100+ ms decode step.
+/// With a <see cref="GroundingGrammar"/>, its mask comes after the penalty and before everything else, so the
+/// reported log-probabilities are those of the constrained distribution (renormalised over the allowed tokens).
 /// </summary>
 public sealed class TokenSampler
 {
     private readonly SamplingSettings _settings;
     private readonly Random? _random;
     private readonly HashSet<int> _seen = [];
+    private readonly GroundingGrammar? _grammar;
 
-    public TokenSampler(SamplingSettings settings, ReadOnlySpan<int> context)
+    /// <param name="grammar">Null = unconstrained; otherwise it is fed <paramref name="context"/> and every pick.</param>
+    public TokenSampler(SamplingSettings settings, ReadOnlySpan<int> context, GroundingGrammar? grammar = null)
     {
         _settings = settings;
+        _grammar = grammar;
+        _grammar?.Observe(context);
         _random = settings.IsGreedy ? null : new Random(unchecked((int)(settings.Seed ^ (settings.Seed >> 32))));
         if (settings.RepetitionPenalty > 0 && settings.RepetitionPenalty != 1)
         {
@@ -32,15 +45,31 @@ public sealed class TokenSampler
     }
 
     /// <summary>Picks a token from <paramref name="logits"/> (modified in place) and remembers it for the repetition penalty.</summary>
-    public int Next(Span<float> logits)
+    /// <param name="remaining">Tokens the request may still generate, this one included (the grammar closes what is open in time).</param>
+    public SampledToken Next(Span<float> logits, int remaining = int.MaxValue)
     {
         ApplyRepetitionPenalty(logits);
-        var token = _settings.IsGreedy ? ArgMax(logits) : Draw(logits);
+        _grammar?.Mask(logits, remaining);
+        TokenLogprobs? logprobs = null;
+        int token;
+        if (_settings.IsGreedy)
+        {
+            token = ArgMax(logits);
+            if (_settings.ReturnLogprobs)
+            {
+                logprobs = Logprobs.OfGreedy(logits, token, _settings.TopLogprobs);
+            }
+        }
+        else
+        {
+            token = Draw(logits, out logprobs);
+        }
         if (_seen.Count > 0 || (_settings.RepetitionPenalty > 0 && _settings.RepetitionPenalty != 1))
         {
             _seen.Add(token);
         }
-        return token;
+        _grammar?.Advance(token);
+        return new SampledToken(token, logprobs);
     }
 
     public static int ArgMax(ReadOnlySpan<float> logits)
@@ -72,8 +101,9 @@ public sealed class TokenSampler
         }
     }
 
-    private int Draw(Span<float> logits)
+    private int Draw(Span<float> logits, out TokenLogprobs? logprobs)
     {
+        logprobs = null;
         // Candidates sorted by logit, best first (a full sort of 65,037 floats costs ~3 ms; sampling is opt-in).
         var order = new int[logits.Length];
         var keys = new float[logits.Length];
@@ -84,6 +114,10 @@ public sealed class TokenSampler
         }
         Array.Sort(keys, order);
         var count = _settings.TopK > 0 ? Math.Min(_settings.TopK, order.Length) : order.Length;
+        while (count > 1 && float.IsNegativeInfinity(logits[order[count - 1]]))
+        {
+            count--; // masked by the grammar (sorted last): never a candidate, even through rounding at the end of the draw
+        }
 
         var max = logits[order[0]] / _settings.Temperature;
         var probabilities = new double[count];
@@ -115,14 +149,20 @@ public sealed class TokenSampler
             }
         }
         var draw = _random!.NextDouble() * sum;
+        var picked = count - 1;
         for (var i = 0; i < count; i++)
         {
             draw -= probabilities[i];
             if (draw <= 0)
             {
-                return order[i];
+                picked = i;
+                break;
             }
         }
-        return order[count - 1];
+        if (_settings.ReturnLogprobs)
+        {
+            logprobs = Logprobs.OfDraw(order, probabilities, count, sum, picked, _settings.TopLogprobs);
+        }
+        return order[picked];
     }
 }

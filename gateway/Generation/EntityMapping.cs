@@ -6,7 +6,8 @@ namespace Kosmos2.Gateway.Generation;
 /// <summary>Processing's grounded entities → the public proto, with boxes in both frames.</summary>
 public static class EntityMapping
 {
-    public static Entity ToProto(GroundedEntity entity, int imageWidth, int imageHeight)
+    /// <param name="boxLogprobs">Per box, the mean log-probability of its patch tokens (null or a null entry = not known).</param>
+    public static Entity ToProto(GroundedEntity entity, int imageWidth, int imageHeight, IReadOnlyList<float?>? boxLogprobs = null)
     {
         var proto = new Entity { Phrase = entity.Phrase, SpanStart = (uint)Math.Max(0, entity.SpanStart), SpanEnd = (uint)Math.Max(0, entity.SpanEnd) };
         for (var i = 0; i < entity.Boxes.Count; i++)
@@ -20,6 +21,10 @@ public static class EntityMapping
                 PatchTopLeft = (uint)entity.PatchBoxes[i].Ul,
                 PatchBottomRight = (uint)entity.PatchBoxes[i].Lr,
             });
+            if (boxLogprobs is not null && i < boxLogprobs.Count && boxLogprobs[i] is { } logprob)
+            {
+                proto.Boxes[i].MeanLogprob = logprob;
+            }
         }
         return proto;
     }

@@ -33,7 +33,8 @@ public sealed record GenerationOutcome(
     FinishReason FinishReason,
     double QueueMs,
     double TimeToFirstTokenMs,
-    string? DecoderAddress);
+    string? DecoderAddress,
+    OutcomeLogprobs? Logprobs = null);
 
 /// <summary>
 /// Runs generations for the public API: gets image embeddings from the vision pool, streams token ids from a
@@ -92,6 +93,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         }
 
         var parser = new StreamingGroundingParser(tokenizer.Decode, input.ParserPromptIds);
+        var logprobs = input.Sampling.ReturnLogprobs ? new LogprobTracker(tokenizer.Tokenizer) : null;
         // Nothing is written before a decoder has taken the request: a refusal (RESOURCE_EXHAUSTED with its retry hint,
         // UNAVAILABLE) must reach the client before any message, so it can retry the whole call.
         using var generation = await decoders.GenerateAsync(request, input.PreferredDecoder, WorkerCallOptions.From(context)).ConfigureAwait(false);
@@ -109,17 +111,23 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         double ttftMs = 0;
         await foreach (var message in generation.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
         {
-            foreach (var id in message.TokenIds)
+            for (var t = 0; t < message.TokenIds.Count; t++)
             {
+                var id = message.TokenIds[t];
                 if (generated.Count == 0)
                 {
                     ttftMs = sinceArrival.Elapsed.TotalMilliseconds;
                 }
                 generated.Add((int)id);
+                var tokenLogprob = logprobs?.Add((int)id, t < message.Logprobs.Count ? message.Logprobs[t] : null);
                 var events = parser.Push((int)id);
                 if (stream is not null)
                 {
-                    await WriteEventsAsync(stream, events, [(uint)id], image, context).ConfigureAwait(false);
+                    await WriteEventsAsync(stream, events, [(uint)id], tokenLogprob, logprobs, image, context).ConfigureAwait(false);
+                }
+                else
+                {
+                    Track(events, logprobs);
                 }
             }
             if (message.Final is { } final)
@@ -149,9 +157,31 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         var completion = parser.Complete();
         if (stream is not null)
         {
-            await WriteEventsAsync(stream, completion.Events, [], image, context).ConfigureAwait(false);
+            await WriteEventsAsync(stream, completion.Events, [], null, logprobs, image, context).ConfigureAwait(false);
         }
-        return new GenerationOutcome(completion.Result, parser.PromptText, generated, finish, queueMs, ttftMs, generation.Address);
+        else
+        {
+            Track(completion.Events, logprobs);
+        }
+        return new GenerationOutcome(completion.Result, parser.PromptText, generated, finish, queueMs, ttftMs, generation.Address,
+            logprobs?.Complete(completion.Result));
+    }
+
+    /// <summary>Box confidences follow the parser's entities even when nothing is streamed (merged phrase grounding).</summary>
+    private static void Track(IReadOnlyList<GroundingStreamEvent> events, LogprobTracker? logprobs)
+    {
+        foreach (var e in events)
+        {
+            switch (e)
+            {
+                case GroundingEntityFound found:
+                    logprobs?.Claim(found.Entity);
+                    break;
+                case GroundingCaptionRestarted:
+                    logprobs?.Restart();
+                    break;
+            }
+        }
     }
 
     private bool HitStopString(List<int> generated, IReadOnlyList<string> stops)
@@ -160,19 +190,38 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         return stops.Any(s => text.Contains(s, StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// Writes one token's events; its id goes with the first delta. With log-probabilities every token is sent once:
+    /// a token that adds no text (a tag, a patch) comes in an empty delta before its other events.
+    /// </summary>
     private static async Task WriteEventsAsync(IServerStreamWriter<GenerateResponse> stream, IReadOnlyList<GroundingStreamEvent> events,
-        uint[] tokenIds, EncodedImage image, ServerCallContext context)
+        uint[] tokenIds, TokenLogprob? tokenLogprob, LogprobTracker? logprobs, EncodedImage image, ServerCallContext context)
     {
         var idsSent = false;
+        if (tokenLogprob is not null && !events.Any(e => e is GroundingTextDelta))
+        {
+            var carrier = new TextDelta();
+            carrier.TokenIds.Add(tokenIds);
+            carrier.Logprobs.Add(tokenLogprob);
+            await stream.WriteAsync(new GenerateResponse { Delta = carrier }, context.CancellationToken).ConfigureAwait(false);
+            idsSent = true;
+        }
         foreach (var e in events)
         {
             GenerateResponse? message = e switch
             {
                 GroundingTextDelta delta => new GenerateResponse { Delta = new TextDelta { Text = delta.Text } },
-                GroundingEntityFound found => new GenerateResponse { Entity = EntityMapping.ToProto(found.Entity, image.Width, image.Height) },
+                GroundingEntityFound found => new GenerateResponse
+                {
+                    Entity = EntityMapping.ToProto(found.Entity, image.Width, image.Height, logprobs?.Claim(found.Entity)),
+                },
                 GroundingCaptionRestarted => new GenerateResponse { Restart = new CaptionRestart() },
                 _ => null,
             };
+            if (e is GroundingCaptionRestarted)
+            {
+                logprobs?.Restart();
+            }
             if (message is null)
             {
                 continue;
@@ -180,6 +229,10 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
             if (message.Delta is not null && !idsSent)
             {
                 message.Delta.TokenIds.Add(tokenIds);
+                if (tokenLogprob is not null)
+                {
+                    message.Delta.Logprobs.Add(tokenLogprob);
+                }
                 idsSent = true;
             }
             await stream.WriteAsync(message, context.CancellationToken).ConfigureAwait(false);

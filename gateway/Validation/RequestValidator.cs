@@ -166,6 +166,23 @@ public static class RequestValidator
         {
             RpcErrors.InvalidArgument($"{field}.repetition_penalty is {sampling.RepetitionPenalty.ToString(CultureInfo.InvariantCulture)}; it must be ≥ 0 (0 or 1 disables it).");
         }
+        ValidateLogprobs(sampling, field);
+    }
+
+    /// <summary>Alternatives per token a request may ask for; the decoder enforces the same limit (each costs a pass over the vocabulary).</summary>
+    public const int MaxTopLogprobs = 5;
+
+    /// <summary>top_logprobs ≤ <see cref="MaxTopLogprobs"/>, and only together with return_logprobs.</summary>
+    private static void ValidateLogprobs(SamplingParameters sampling, string field)
+    {
+        if (sampling.TopLogprobs > MaxTopLogprobs)
+        {
+            RpcErrors.InvalidArgument($"{field}.top_logprobs is {sampling.TopLogprobs}; at most {MaxTopLogprobs} alternatives per token.");
+        }
+        if (sampling.TopLogprobs > 0 && !sampling.ReturnLogprobs)
+        {
+            RpcErrors.InvalidArgument($"{field}.top_logprobs needs {field}.return_logprobs = true.");
+        }
     }
 
     /// <summary>

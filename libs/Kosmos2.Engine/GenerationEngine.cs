@@ -286,7 +286,7 @@ public sealed class GenerationEngine : IDisposable
         var decodeSequences = _scheduler.DecodeSequences;
         for (var i = 0; i < plan.Decodes.Count; i++)
         {
-            AppendToken(decodeSequences[i], output.DecodeTokenIds[i], now);
+            AppendToken(decodeSequences[i], output.DecodeTokenIds[i], output.DecodeLogprobs?[i], now);
         }
         var prefillSequences = _scheduler.PrefillSequences;
         for (var i = 0; i < plan.Prefills.Count; i++)
@@ -296,18 +296,18 @@ public sealed class GenerationEngine : IDisposable
             sequence.PrefilledTokens = chunk.End;
             if (chunk.IsLast)
             {
-                AppendToken(sequence, output.PrefillTokenIds[i], now);
+                AppendToken(sequence, output.PrefillTokenIds[i], output.PrefillLogprobs?[i], now);
             }
         }
     }
 
-    private void AppendToken(Sequence sequence, int tokenId, long now)
+    private void AppendToken(Sequence sequence, int tokenId, TokenLogprobs? logprobs, long now)
     {
         sequence.Append(tokenId, now);
         Interlocked.Increment(ref _generatedTokens);
         try
         {
-            sequence.Sink.OnToken(tokenId);
+            sequence.Sink.OnToken(tokenId, logprobs);
         }
         catch (Exception)
         {
@@ -396,7 +396,9 @@ public sealed class GenerationEngine : IDisposable
 
     private static void CheckOutput(StepPlan plan, StepOutput output)
     {
-        if (output.PrefillTokenIds.Count != plan.Prefills.Count || output.DecodeTokenIds.Count != plan.Decodes.Count)
+        if (output.PrefillTokenIds.Count != plan.Prefills.Count || output.DecodeTokenIds.Count != plan.Decodes.Count
+            || (output.PrefillLogprobs?.Count ?? plan.Prefills.Count) != plan.Prefills.Count
+            || (output.DecodeLogprobs?.Count ?? plan.Decodes.Count) != plan.Decodes.Count)
         {
             ThrowBadOutput(
                 $"expected {plan.Prefills.Count} prefill and {plan.Decodes.Count} decode ids, got " +

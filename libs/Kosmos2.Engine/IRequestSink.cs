@@ -10,6 +10,9 @@ public interface IRequestSink
     /// <summary>One generated token, in order; at most one per request per step.</summary>
     void OnToken(int tokenId);
 
+    /// <summary>One generated token with its log-probabilities (null unless the request asked); the engine calls this one.</summary>
+    void OnToken(int tokenId, TokenLogprobs? logprobs) => OnToken(tokenId);
+
     /// <summary>The request ended; called exactly once per accepted request, after its last <see cref="OnToken"/>.</summary>
     void OnFinished(GenerationResult result);
 }

@@ -25,6 +25,19 @@ public sealed class UpCommandTests
             Assert.True(json.RootElement.GetProperty("timings_ms").TryGetProperty("image_cache_hit", out _));
         }
 
+        foreach (var golden in GoldenCase.All())
+        {
+            // --json with --logprobs: one log-probability per new token, and a confidence (or null, from the prompt) per box.
+            var (exit, stdout, stderr) = await CliProcess.RunAsync([.. golden.GenerateArgs(), "--gateway", gateway, "--api-key", "secret", "--constrain-grounding", "--top-logprobs", "2"]);
+            Assert.True(exit == 0, $"{golden.Name}: {stderr}");
+            using var json = JsonDocument.Parse(stdout);
+            var ids = json.RootElement.GetProperty("new_token_ids").EnumerateArray().Select(e => e.GetInt32());
+            Assert.Equal(ids, json.RootElement.GetProperty("token_logprobs").EnumerateArray().Select(t => t.GetProperty("id").GetInt32()));
+            Assert.All(json.RootElement.GetProperty("token_logprobs").EnumerateArray(), t => Assert.True(t.GetProperty("logprob").GetDouble() <= 0));
+            Assert.All(json.RootElement.GetProperty("entities").EnumerateArray(),
+                e => Assert.Equal(e.GetProperty("boxes").GetArrayLength(), e.GetProperty("box_logprobs").GetArrayLength()));
+        }
+
         var refused = await CliProcess.RunAsync([.. GoldenCase.All()[0].GenerateArgs(), "--gateway", gateway, "--api-key", "wrong"]);
         Assert.Equal(1, refused.ExitCode);
         Assert.StartsWith("UNAUTHENTICATED: ", refused.Stderr);

@@ -65,6 +65,12 @@ public sealed class FakeWorker : IAsyncDisposable
     /// <summary>Token ids a <see cref="DecoderBehavior.Script"/> decoder streams.</summary>
     public IReadOnlyList<uint> Script { get; set; } = [];
 
+    /// <summary>The sampling of the last Generate call.</summary>
+    public DecodeSampling? LastSampling { get; private set; }
+
+    /// <summary>The log-probability a <see cref="DecoderBehavior.Script"/> decoder gives its i-th token when asked (exact in binary).</summary>
+    public static float ScriptLogprob(int i) => -(i + 1) / 8f;
+
     public int Calls => Volatile.Read(ref _calls);
 
     public int Active => Volatile.Read(ref _active);
@@ -119,6 +125,7 @@ public sealed class FakeWorker : IAsyncDisposable
             Interlocked.Increment(ref worker._calls);
             Interlocked.Increment(ref worker._active);
             worker.LastDecodeRequest = request;
+            worker.LastSampling = request.Sampling;
             try
             {
                 switch (worker.Behavior)
@@ -147,9 +154,9 @@ public sealed class FakeWorker : IAsyncDisposable
                     case DecoderBehavior.Script:
                         for (var i = 0; i < worker.Script.Count - 1; i++)
                         {
-                            await responseStream.WriteAsync(Tokens(worker.Script[i]));
+                            await responseStream.WriteAsync(WithLogprob(Tokens(worker.Script[i]), request, i));
                         }
-                        await responseStream.WriteAsync(Final(worker.Script[^1]));
+                        await responseStream.WriteAsync(WithLogprob(Final(worker.Script[^1]), request, worker.Script.Count - 1));
                         break;
                     default:
                         await responseStream.WriteAsync(Tokens(1));
@@ -168,6 +175,15 @@ public sealed class FakeWorker : IAsyncDisposable
             Task.FromResult(new DecoderInfo { MaxSequenceTokens = worker.MaxSequenceTokens, Ready = true });
 
         private static DecodeResponse Tokens(uint id) => new() { TokenIds = { id } };
+
+        private static DecodeResponse WithLogprob(DecodeResponse message, DecodeRequest request, int index)
+        {
+            if (request.Sampling?.ReturnLogprobs == true)
+            {
+                message.Logprobs.Add(new DecodeLogprob { Logprob = ScriptLogprob(index), TopTokenIds = { message.TokenIds[0] }, TopLogprobs = { ScriptLogprob(index) } });
+            }
+            return message;
+        }
 
         private static DecodeResponse Final(uint id) => new()
         {
