@@ -33,7 +33,9 @@ public sealed class LocalCluster : IAsyncDisposable
         var redis = await RedisServer.StartAsync();
         var common = new Dictionary<string, string>
         {
-            ["Redis__Configuration"] = redis.ConnectionString,
+            // One server for sessions and cache, as `kosmos2 up` runs them.
+            ["Redis__Sessions"] = redis.ConnectionString,
+            ["Redis__Cache"] = redis.ConnectionString,
             ["Vision__ModelDir"] = model,
             ["Vision__DType"] = dtype,
             ["Vision__Device"] = "cpu",
