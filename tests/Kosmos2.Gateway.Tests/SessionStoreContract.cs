@@ -170,6 +170,9 @@ public abstract class SessionStoreContract
         Assert.Contains("send this turn again", ex.Status.Detail);
     }
 
+    /// <summary>A new session of <paramref name="tenant"/> as the contract's tests create it (for other test classes).</summary>
+    internal static NewSession NewSessionFor(string tenant) => NewSession(tenant);
+
     protected static NewSession NewSession(string tenant) => new(
         tenant,
         new SessionImage(new string('a', 64), 640, 480, "salt"),
