@@ -25,6 +25,8 @@ public static class DecoderWorkerExtensions
 /// <summary>
 /// Starts the engine thread; ready only after load and warm-up; NOT_SERVING again while the loop is stuck with work
 /// pending. A model that cannot load stops the process (an orchestrator restarts it; `kosmos2 up` reports it).
+/// On SIGTERM the engine stops admitting before Kestrel drains: requests still queued are answered UNAVAILABLE at once
+/// (the gateway offers them to another decoder), so the drain window covers only running streams.
 /// </summary>
 internal sealed class DecoderStartup(EngineHost host, DecoderMetrics metrics, ReadinessGate readiness,
     IHostApplicationLifetime lifetime, ILogger<DecoderStartup> logger) : BackgroundService
@@ -33,6 +35,7 @@ internal sealed class DecoderStartup(EngineHost host, DecoderMetrics metrics, Re
     {
         _ = metrics; // created now so its instruments exist before the first request
         readiness.AddProbe(host.StallReason);
+        lifetime.ApplicationStopping.Register(host.StopAdmitting);
         host.Start();
         return readiness.GateReadinessAsync(host.Ready, "Decoder worker", lifetime, logger, stoppingToken);
     }

@@ -102,6 +102,9 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
                     "The request was cancelled or its deadline passed; its sequence left the batch."));
             case FinishReason.Error:
                 throw new RpcException(new Status(StatusCode.Internal, $"The decoder failed during this request: {result.Error}"));
+            case FinishReason.Refused:
+                throw new RpcException(new Status(StatusCode.Unavailable,
+                    "This decoder is shutting down and had not started the request: nothing was generated; retry on another worker."));
         }
         RecordTimings(result);
         var timings = result.Timings;

@@ -103,7 +103,10 @@ public sealed class Kosmos2ApiService(
         var image = await runner.EncodeImageAsync(request.Image, tenant, context).ConfigureAwait(false);
         var imageBlock = PromptBuilder.Build("", null, tokenizer.Encode).InputIds;
         var record = await sessions.CreateAsync(
-            new NewSession(tenant.Id, new SessionImage(image.Sha256, image.Width, image.Height, tenant.EmbeddingCacheSalt), sessionOptions, imageBlock),
+            new NewSession(tenant.Id, new SessionImage(image.Sha256, image.Width, image.Height, tenant.EmbeddingCacheSalt), sessionOptions, imageBlock)
+            {
+                Embeddings = image.Embeddings,
+            },
             context.CancellationToken).ConfigureAwait(false);
         return record.ToProto();
     }
@@ -135,16 +138,7 @@ public sealed class Kosmos2ApiService(
         var decoderContext = await decoders.MaxSequenceTokensAsync(context.CancellationToken).ConfigureAwait(false);
         var maxNewTokens = SessionLimits.RoomForNewTokens(session, questionIds.Length, requestedMax, _options, decoderContext);
 
-        EncodedImage image;
-        try
-        {
-            image = await runner.EncodeImageAsync(new Contracts.V1.Image { Sha256 = session.Image.Sha256 }, tenant, context).ConfigureAwait(false);
-        }
-        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
-        {
-            RpcErrors.FailedPrecondition($"The session's image is no longer in the embedding cache: create a new session with the image.");
-            throw;
-        }
+        var image = await SessionImageAsync(session, tenant, context).ConfigureAwait(false);
 
         var inputIds = session.ContextTokenIds.Concat(questionIds).ToList();
         var input = new GenerationInput(inputIds, [tokenizer.Tokenizer.ImageEndTokenId, .. questionIds], maxNewTokens,
@@ -170,6 +164,27 @@ public sealed class Kosmos2ApiService(
             new NewTurn(turn, questionIds, answerIds, outcome.DecoderAddress), CancellationToken.None).ConfigureAwait(false);
         await WriteResultAsync(responseStream, outcome, image, inputIds, arrival, context, updated.Id, updated.Turns.Count - 1).ConfigureAwait(false);
         metrics.RecordRequest("SendTurn", "OK", arrival.Elapsed.TotalSeconds, outcome.TimeToFirstTokenMs / 1000, inputIds.Count, outcome.GeneratedIds.Count);
+    }
+
+    /// <summary>
+    /// The session's image embeddings: those stored with it, so cache eviction never fails a turn; for a session stored
+    /// without them (created before they were kept), the embedding cache by hash.
+    /// </summary>
+    private async Task<EncodedImage> SessionImageAsync(SessionRecord session, Auth.Tenant tenant, ServerCallContext context)
+    {
+        if (await sessions.GetEmbeddingsAsync(tenant.Id, session.Id, context.CancellationToken).ConfigureAwait(false) is { } embeddings)
+        {
+            return new EncodedImage(embeddings, session.Image.Sha256, session.Image.Width, session.Image.Height, CacheHit: true, VisionMs: 0);
+        }
+        try
+        {
+            return await runner.EncodeImageAsync(new Contracts.V1.Image { Sha256 = session.Image.Sha256 }, tenant, context).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            RpcErrors.FailedPrecondition($"The session's image is no longer in the embedding cache: create a new session with the image.");
+            throw;
+        }
     }
 
     public override async Task<Session> GetSession(GetSessionRequest request, ServerCallContext context)

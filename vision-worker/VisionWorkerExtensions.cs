@@ -25,7 +25,7 @@ public static class VisionWorkerExtensions
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<VisionWorkerService>>(o =>
             o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes + (1 << 20)));
         builder.Services.AddSingleton(new Meter(MeterName));
-        if (RedisConnection.ConnectOrNull(builder.Configuration) is { } redis)
+        if (RedisConnection.ConnectOrNull(builder.Configuration, RedisConnection.Cache) is { } redis)
         {
             builder.Services.AddSingleton(redis);
         }

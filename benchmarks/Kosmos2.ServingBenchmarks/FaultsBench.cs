@@ -21,11 +21,11 @@ internal static class FaultsBench
     public static async Task RunAsync(BenchOptions options, Figures figures)
     {
         var model = options.String("model", RepoPaths.GoldenModelDir);
-        var data = Directory.CreateTempSubdirectory("kosmos2-faults-").FullName;
-        await using var redis = await RedisServer.StartAsync(appendOnlyDir: data);
+        await using var redis = await RedisServer.StartAsync(persistent: true, password: null);
         var common = new Dictionary<string, string>
         {
-            ["Redis__Configuration"] = redis.ConnectionString,
+            ["Redis__Sessions"] = redis.ConnectionString,
+            ["Redis__Cache"] = redis.ConnectionString,
             ["Vision__ModelDir"] = model,
             ["Vision__DType"] = "float32",
             ["Decoder__ModelDir"] = model,
@@ -85,7 +85,6 @@ internal static class FaultsBench
             {
                 await service.DisposeAsync();
             }
-            Directory.Delete(data, recursive: true);
         }
     }
 
@@ -176,7 +175,7 @@ internal static class FaultsBench
             await TurnAsync(client, session.Id);
             sessions.Add(session.Id);
         }
-        redis.Crash();
+        await redis.StopAsync(); // SIGKILL: the append-only file keeps what was written
         var whileDown = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => CaptionAsync(client, seed: 410 + i)));
         var turnWhileDown = await TurnStatusAsync(client, sessions[0]);
         await redis.RestartAsync();

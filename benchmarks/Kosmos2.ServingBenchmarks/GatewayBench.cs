@@ -38,7 +38,8 @@ internal static class GatewayBench
             await using var redis = await RedisServer.StartAsync();
             var common = new Dictionary<string, string>
             {
-                ["Redis__Configuration"] = redis.ConnectionString,
+                ["Redis__Sessions"] = redis.ConnectionString,
+                ["Redis__Cache"] = redis.ConnectionString,
                 ["Vision__RandomInit"] = configPath,
                 ["Vision__DType"] = "bfloat16",
                 ["Vision__Device"] = "cpu",

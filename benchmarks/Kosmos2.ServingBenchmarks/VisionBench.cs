@@ -30,7 +30,7 @@ internal static class VisionBench
             ["Vision__RandomInit"] = "default",
             ["Vision__DType"] = "bfloat16",
             ["Vision__Device"] = "cpu",
-            ["Redis__Configuration"] = redis.ConnectionString,
+            ["Redis__Cache"] = redis.ConnectionString,
         };
         await using var batched = Services.Start("vision-A", "vision-worker", "Kosmos2.VisionWorker", new(common) { ["Vision__MaxBatch"] = "4" });
         await using var single = Services.Start("vision-B", "vision-worker", "Kosmos2.VisionWorker", new(common) { ["Vision__MaxBatch"] = "1", ["Vision__Cache__LocalMaxBytes"] = "0" });

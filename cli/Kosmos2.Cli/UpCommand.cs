@@ -45,7 +45,9 @@ internal static class UpCommand
             };
             if (redisAddress is not null)
             {
-                common["Redis__Configuration"] = redisAddress;
+                // One server for both: sessions and the embedding cache (the deployment gives each its own).
+                common["Redis__Sessions"] = redisAddress;
+                common["Redis__Cache"] = redisAddress;
             }
             common["Vision__ModelDir"] = Path.GetFullPath(modelDir);
             common["Decoder__ModelDir"] = Path.GetFullPath(modelDir);

@@ -46,6 +46,9 @@ public sealed partial class EngineHost : IDisposable
 
     public void Abort(long requestId) => _engine?.Abort(requestId);
 
+    /// <summary>Drain: refuse new work and every request not yet admitted (UNAVAILABLE); running ones finish.</summary>
+    public void StopAdmitting() => _engine?.StopAdmitting();
+
     public EngineStats? Stats => _engine?.GetStats();
 
     /// <summary>Tensors alive on the engine thread after the last step (leak detection).</summary>

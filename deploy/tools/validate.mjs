@@ -26,13 +26,17 @@ for (const doc of parseAllDocuments(input)) {
   objects.push(obj);
 }
 
-// "apps/v1" -> kubernetes-models/apps/v1, "v1" -> kubernetes-models/v1 (the core group).
+// "apps/v1" -> kubernetes-models/apps/v1, "v1" -> kubernetes-models/v1 (the core group). Custom resources come from
+// the @kubernetes-models package of their operator, generated from its CRDs (PodMonitor: components/monitoring).
+const crdPackages = { "monitoring.coreos.com": "@kubernetes-models/prometheus-operator" };
 const modules = new Map();
 async function modelClass(apiVersion, kind) {
   if (typeof apiVersion !== "string" || !/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion)) return undefined;
   if (!modules.has(apiVersion)) {
+    const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
+    const pkg = crdPackages[group] ?? "kubernetes-models";
     try {
-      modules.set(apiVersion, await import(`kubernetes-models/${apiVersion}`));
+      modules.set(apiVersion, await import(`${pkg}/${apiVersion}`));
     } catch {
       modules.set(apiVersion, undefined);
     }

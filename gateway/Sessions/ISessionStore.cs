@@ -26,6 +26,12 @@ public interface ISessionStore
     /// </exception>
     Task<SessionRecord> AppendTurnAsync(string tenant, string sessionId, long expectedVersion, NewTurn turn, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// The image embeddings stored with the session (<see cref="NewSession.Embeddings"/>), or null when the session does
+    /// not exist, belongs to another tenant, or was stored without them.
+    /// </summary>
+    Task<Kosmos2.Contracts.Internal.V1.TensorBytes?> GetEmbeddingsAsync(string tenant, string sessionId, CancellationToken cancellationToken = default);
+
     /// <summary>Deletes the session; false when there was none for this tenant.</summary>
     Task<bool> DeleteAsync(string tenant, string sessionId, CancellationToken cancellationToken = default);
 }

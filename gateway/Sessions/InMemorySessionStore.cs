@@ -1,3 +1,5 @@
+using Google.Protobuf;
+using Kosmos2.Contracts.Internal.V1;
 using Microsoft.Extensions.Options;
 
 namespace Kosmos2.Gateway.Sessions;
@@ -26,7 +28,7 @@ public sealed class InMemorySessionStore(IOptions<GatewayOptions> options, TimeP
                 record = SessionTurnBuilder.Create(session, SessionIds.New(), time.GetUtcNow(), Ttl);
             }
             while (_sessions.ContainsKey(record.Id));
-            _sessions[record.Id] = new Entry(SessionSerializer.Serialize(record), record.ExpiresAt);
+            _sessions[record.Id] = new Entry(SessionSerializer.Serialize(record), record.ExpiresAt, session.Embeddings?.ToByteArray());
             return Task.FromResult(record);
         }
     }
@@ -53,8 +55,17 @@ public sealed class InMemorySessionStore(IOptions<GatewayOptions> options, TimeP
                 SessionErrors.Conflict(sessionId);
             }
             var next = SessionTurnBuilder.Append(current, turn, time.GetUtcNow(), Ttl, _options);
-            _sessions[sessionId] = new Entry(SessionSerializer.Serialize(next), next.ExpiresAt);
+            _sessions[sessionId] = _sessions[sessionId] with { Data = SessionSerializer.Serialize(next), ExpiresAt = next.ExpiresAt };
             return Task.FromResult(next);
+        }
+    }
+
+    public Task<TensorBytes?> GetEmbeddingsAsync(string tenant, string sessionId, CancellationToken cancellationToken = default)
+    {
+        lock (_lock)
+        {
+            var embeddings = Read(tenant, sessionId) is not null ? _sessions[sessionId].Embeddings : null;
+            return Task.FromResult(embeddings is null ? null : TensorBytes.Parser.ParseFrom(embeddings));
         }
     }
 
@@ -90,5 +101,5 @@ public sealed class InMemorySessionStore(IOptions<GatewayOptions> options, TimeP
         }
     }
 
-    private sealed record Entry(byte[] Data, DateTimeOffset ExpiresAt);
+    private sealed record Entry(byte[] Data, DateTimeOffset ExpiresAt, byte[]? Embeddings);
 }

@@ -1,3 +1,6 @@
+using Google.Protobuf;
+using Kosmos2.Contracts.Internal.V1;
+using Kosmos2.ServiceDefaults;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -5,7 +8,8 @@ namespace Kosmos2.Gateway.Sessions;
 
 /// <summary>
 /// Sessions in Redis, one hash per session under <c>kosmos2:session:{id}</c>:
-/// <c>d</c> = the record as UTF-8 JSON, <c>t</c> = tenant, <c>v</c> = version. The key's TTL is the session's
+/// <c>d</c> = the record as UTF-8 JSON, <c>t</c> = tenant, <c>v</c> = version, <c>e</c> = the image embeddings
+/// (protobuf <c>TensorBytes</c>, written once at creation; a turn rewrites only d, t and v). The key's TTL is the session's
 /// lifetime. Writes are transactions conditioned on <c>t</c> (tenant scope) and, for a turn, on <c>v</c>
 /// (optimistic concurrency: a turn computed from version n commits only while the session is still at n).
 /// </summary>
@@ -17,6 +21,7 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, IOptions<Gat
     private static readonly RedisValue DataField = "d";
     private static readonly RedisValue TenantField = "t";
     private static readonly RedisValue VersionField = "v";
+    private static readonly RedisValue EmbeddingsField = "e";
 
     private readonly GatewayOptions _options = options.Value;
 
@@ -35,9 +40,22 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, IOptions<Gat
             var transaction = db.CreateTransaction();
             // A 128-bit id does not collide in practice; the condition makes that certain rather than likely.
             transaction.AddCondition(Condition.KeyNotExists(key));
-            _ = transaction.HashSetAsync(key, Fields(record));
+            _ = transaction.HashSetAsync(key, session.Embeddings is { } embeddings
+                ? [.. Fields(record), new HashEntry(EmbeddingsField, embeddings.ToByteArray())]
+                : Fields(record));
             _ = transaction.KeyExpireAsync(key, Ttl);
-            if (await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false))
+            bool stored;
+            try
+            {
+                stored = await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RedisServerException ex) when (ex.Message.StartsWith("OOM", StringComparison.Ordinal))
+            {
+                // The session store never evicts (sessions are data): full means no new session until others end.
+                RpcErrors.ResourceExhausted("The session store is full (Redis maxmemory, noeviction): retry later, or end sessions you no longer need with DeleteSession.");
+                throw;
+            }
+            if (stored)
             {
                 return record;
             }
@@ -88,6 +106,16 @@ public sealed class RedisSessionStore(IConnectionMultiplexer redis, IOptions<Gat
             SessionErrors.Conflict(sessionId);
         }
         return next;
+    }
+
+    public async Task<TensorBytes?> GetEmbeddingsAsync(string tenant, string sessionId, CancellationToken cancellationToken = default)
+    {
+        if (!SessionIds.IsWellFormed(sessionId))
+        {
+            return null;
+        }
+        var values = await redis.GetDatabase().HashGetAsync(KeyOf(sessionId), [TenantField, EmbeddingsField]).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return values[0] == tenant && values[1].HasValue ? TensorBytes.Parser.ParseFrom((byte[])values[1]!) : null;
     }
 
     public async Task<bool> DeleteAsync(string tenant, string sessionId, CancellationToken cancellationToken = default)

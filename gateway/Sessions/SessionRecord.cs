@@ -76,7 +76,15 @@ public sealed record SessionTurn
 /// <param name="Image">The encoded image.</param>
 /// <param name="Options">The session options.</param>
 /// <param name="InitialContextTokenIds">The context before the first question (e.g. <c>&lt;s&gt;</c> and the image span), possibly empty.</param>
-public sealed record NewSession(string Tenant, SessionImage Image, SessionOptions Options, IReadOnlyList<int> InitialContextTokenIds);
+public sealed record NewSession(string Tenant, SessionImage Image, SessionOptions Options, IReadOnlyList<int> InitialContextTokenIds)
+{
+    /// <summary>
+    /// The image's embeddings as the vision worker returned them, kept with the session for its whole life
+    /// (<see cref="ISessionStore.GetEmbeddingsAsync"/>): a later turn must not depend on the embedding cache, which may
+    /// evict them at any time. Null stores none (the turn then asks the cache by hash).
+    /// </summary>
+    public Kosmos2.Contracts.Internal.V1.TensorBytes? Embeddings { get; init; }
+}
 
 /// <summary>A finished turn to append.</summary>
 /// <param name="Turn">The turn's record (its token counts must match the id lists).</param>

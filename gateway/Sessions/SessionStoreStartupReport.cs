@@ -19,7 +19,7 @@ internal sealed partial class SessionStoreStartupReport(ISessionStore store, ILo
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
-        "Redis is not configured (Redis:Configuration): chat sessions are kept in this process, lost on restart and " +
+        "Redis is not configured (Redis:Sessions): chat sessions are kept in this process, lost on restart and " +
         "not shared between gateway replicas. Fine for local development only.")]
     private static partial void LogInMemory(ILogger logger);
 

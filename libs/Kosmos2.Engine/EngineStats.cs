@@ -15,7 +15,7 @@ namespace Kosmos2.Engine;
 /// <param name="Rejected">Requests refused at submit since start, any reason.</param>
 /// <param name="RejectedQueueFull">Of those, refused because the waiting queue was full.</param>
 /// <param name="Completed">Requests ended by eos, length or stop sequence.</param>
-/// <param name="Aborted">Requests ended by abort or shutdown.</param>
+/// <param name="Aborted">Requests ended by abort or shutdown, or refused by a drain before admission (<see cref="FinishReason.Refused"/>).</param>
 /// <param name="Failed">Requests ended by a runner failure.</param>
 /// <param name="GeneratedTokens">Tokens generated since start.</param>
 /// <param name="RunnerFailures">Runner calls that threw.</param>

@@ -17,4 +17,10 @@ public enum FinishReason
 
     /// <summary>The model runner failed on a step that included it; <see cref="GenerationResult.Error"/> says how.</summary>
     Error = 5,
+
+    /// <summary>
+    /// Never admitted: the engine stopped admitting (<see cref="GenerationEngine.StopAdmitting"/>, a drain) while the
+    /// request waited for a slot. Nothing was generated, so it may be sent to another worker.
+    /// </summary>
+    Refused = 6,
 }

@@ -93,6 +93,13 @@ public sealed class GenerationEngine : IDisposable
     public void Abort(long requestId) => _intake.Abort(requestId);
 
     /// <summary>
+    /// Starts a drain: new submits are refused (<see cref="RejectionReason.ShuttingDown"/>), and at the next step every
+    /// request still waiting for a slot ends as <see cref="FinishReason.Refused"/> (nothing generated, safe to send
+    /// elsewhere), while running requests go on to their end. Idempotent. Any thread.
+    /// </summary>
+    public void StopAdmitting() => _intake.StopAdmitting();
+
+    /// <summary>
     /// Runs one step: drain submits and aborts, schedule, execute, append sampled tokens, end finished requests
     /// and publish events. Returns false when there was nothing to run. Loop thread only.
     /// </summary>
@@ -100,6 +107,10 @@ public sealed class GenerationEngine : IDisposable
     {
         EnsureLoopThread();
         DrainIntake();
+        if (!_intake.IsAdmitting)
+        {
+            RefuseWaiting();
+        }
         var started = _time.GetTimestamp();
         var plan = _scheduler.Schedule(_stepIndex, started);
         if (plan is null)
@@ -281,6 +292,16 @@ public sealed class GenerationEngine : IDisposable
         }
     }
 
+    /// <summary>Ends every request still waiting for a slot as <see cref="FinishReason.Refused"/> (drain).</summary>
+    private void RefuseWaiting()
+    {
+        var now = _time.GetTimestamp();
+        foreach (var sequence in _scheduler.All.Where(s => s.Status == RequestStatus.Waiting).ToList())
+        {
+            Finish(sequence, FinishReason.Refused, now);
+        }
+    }
+
     private void Update(StepPlan plan, StepOutput output, long now)
     {
         var decodeSequences = _scheduler.DecodeSequences;
@@ -351,7 +372,7 @@ public sealed class GenerationEngine : IDisposable
 
         switch (reason)
         {
-            case FinishReason.Aborted:
+            case FinishReason.Aborted or FinishReason.Refused:
                 Interlocked.Increment(ref _aborted);
                 break;
             case FinishReason.Error:

@@ -12,11 +12,15 @@ internal sealed class RequestIntake : IDisposable
     private List<Item> _pending = [];
     private List<Item> _draining = [];
     private bool _closed;
+    private volatile bool _admitting = true;
     private long _nextId = 1;
     private int _waiting;
 
     /// <summary>One submit (<see cref="Item.Submitted"/> set) or one abort (<see cref="Item.AbortId"/>).</summary>
     public readonly record struct Item(Sequence? Submitted, long AbortId);
+
+    /// <summary>False once <see cref="StopAdmitting"/> was called: new submits are refused, aborts still pass.</summary>
+    public bool IsAdmitting => _admitting;
 
     /// <summary>Accepted requests not yet admitted (in the intake or the waiting queue).</summary>
     public int WaitingCount => Volatile.Read(ref _waiting);
@@ -38,7 +42,7 @@ internal sealed class RequestIntake : IDisposable
         sequence = null;
         lock (_lock)
         {
-            if (_closed)
+            if (_closed || !_admitting)
             {
                 return RejectionReason.ShuttingDown;
             }
@@ -98,6 +102,16 @@ internal sealed class RequestIntake : IDisposable
         {
             // The caller checks its token.
         }
+    }
+
+    /// <summary>Refuses every later submit (aborts still pass, so running requests can be cancelled) and wakes the loop.</summary>
+    public void StopAdmitting()
+    {
+        lock (_lock)
+        {
+            _admitting = false;
+        }
+        _wake.Set();
     }
 
     /// <summary>Refuses every later submit and abort; the loop then drains once more and ends what is left.</summary>

@@ -7,13 +7,15 @@ namespace Kosmos2.Deploy.Tests;
 /// <summary>Where the base manifests' in-cluster addresses and paths point on this machine.</summary>
 /// <param name="GrpcPorts">Service name (as in the manifests' Services) to its local gRPC port.</param>
 /// <param name="MetricsPorts">Service name to its local metrics port.</param>
-/// <param name="RedisPort">The test's redis-server.</param>
+/// <param name="RedisPort">The test's redis-server (sessions and cache: one server stands in for both).</param>
+/// <param name="RedisPassword">Its password, standing in for the Secret kosmos2-redis.</param>
 /// <param name="ModelDir">The checkpoint folder standing in for <see cref="ManifestTests.ModelPath"/>.</param>
 /// <param name="ApiKeysFile">A keys file standing in for the mounted Secret.</param>
 public sealed record LocalEndpoints(
     IReadOnlyDictionary<string, int> GrpcPorts,
     IReadOnlyDictionary<string, int> MetricsPorts,
     int RedisPort,
+    string RedisPassword,
     string ModelDir,
     string ApiKeysFile);
 
@@ -38,8 +40,11 @@ public static partial class LoopbackEnvironment
                 "Service__Host" => "127.0.0.1",
                 "Service__Port" => Port(local.GrpcPorts[service]),
                 "Service__MetricsPort" => Port(local.MetricsPorts[service]),
-                "Redis__Configuration" => RewriteRedis(value, local.RedisPort, problems),
+                "Redis__Sessions" or "Redis__Cache" => RewriteRedis(key, value, local.RedisPort, problems),
+                "Redis__Password" when value == RenderedManifest.SecretReference("kosmos2-redis", "password") => local.RedisPassword,
                 "Auth__ApiKeysFile" => local.ApiKeysFile,
+                // Baked into the gateway image (deploy/docker/gateway.Dockerfile); here the checkpoint's own tokenizer.
+                "Gateway__TokenizerDir" => local.ModelDir,
                 // Empty = no export (the base default); a collector address would only be tried, never required.
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => value,
                 _ => null,
@@ -73,13 +78,13 @@ public static partial class LoopbackEnvironment
 
     /// <summary>StackExchange.Redis configuration: comma-separated endpoints (host:port) and options (name=value). The one
     /// endpoint moves to the local server; every option (abortConnect=false, ssl, ...) is kept as the manifest gives it.</summary>
-    private static string RewriteRedis(string value, int port, List<string> problems)
+    private static string RewriteRedis(string key, string value, int port, List<string> problems)
     {
         var parts = value.Split(',', StringSplitOptions.TrimEntries);
         var endpoints = parts.Count(p => p.Length > 0 && !p.Contains('=', StringComparison.Ordinal));
         if (endpoints != 1)
         {
-            problems.Add($"Redis__Configuration={value} has {endpoints} endpoints; the loopback rewrite expects one");
+            problems.Add($"{key}={value} has {endpoints} endpoints; the loopback rewrite expects one");
         }
         return string.Join(',', parts.Select(p => p.Length > 0 && !p.Contains('=', StringComparison.Ordinal) ? $"127.0.0.1:{Port(port)}" : p));
     }

@@ -34,13 +34,14 @@ public sealed class ManifestEnvironmentTests
         var local = new LocalEndpoints(
             new Dictionary<string, int> { ["gateway"] = 1001, ["vision-worker"] = 1002, ["decoder-worker"] = 1003 },
             new Dictionary<string, int> { ["gateway"] = 2001, ["vision-worker"] = 2002, ["decoder-worker"] = 2003 },
-            RedisPort: 3000, ModelDir: "/golden/model", ApiKeysFile: "/tmp/keys.json");
+            RedisPort: 3000, RedisPassword: "local-secret", ModelDir: "/golden/model", ApiKeysFile: "/tmp/keys.json");
         var manifest = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["Service__Host"] = "0.0.0.0",
             ["Service__Port"] = "50051",
             ["Service__MetricsPort"] = "9464",
-            ["Redis__Configuration"] = "redis:6379,abortConnect=false,ssl=true",
+            ["Redis__Sessions"] = "redis-sessions:6379,abortConnect=false,ssl=true",
+            ["Redis__Password"] = RenderedManifest.SecretReference("kosmos2-redis", "password"),
             ["Gateway__VisionWorkers"] = "dns:///vision-worker:50052",
             ["Gateway__TokenizerDir"] = ManifestTests.ModelPath,
             ["Auth__ApiKeysFile"] = "/etc/kosmos2/api-keys/keys.json",
@@ -63,7 +64,8 @@ public sealed class ManifestEnvironmentTests
         Assert.Equal("127.0.0.1", environment["Service__Host"]);
         Assert.Equal("1001", environment["Service__Port"]);
         Assert.Equal("2001", environment["Service__MetricsPort"]);
-        Assert.Equal("127.0.0.1:3000,abortConnect=false,ssl=true", environment["Redis__Configuration"]);
+        Assert.Equal("127.0.0.1:3000,abortConnect=false,ssl=true", environment["Redis__Sessions"]);
+        Assert.Equal("local-secret", environment["Redis__Password"]);
         Assert.Equal("dns:///localhost:1002", environment["Gateway__VisionWorkers"]);
         Assert.Equal("/golden/model", environment["Gateway__TokenizerDir"]);
         Assert.Equal("/tmp/keys.json", environment["Auth__ApiKeysFile"]);
@@ -82,7 +84,8 @@ public sealed class ManifestEnvironmentTests
     {
         var manifest = RenderedManifest.For("base");
         var keysDir = Directory.CreateTempSubdirectory("kosmos2-deploy-keys-");
-        await using var redis = await RedisServer.StartAsync();
+        // With a password, as the manifests' Redis servers: the services must send the one Redis__Password gives them.
+        await using var redis = await RedisServer.StartAsync(persistent: false, password: "deploy-test-redis-password");
         var started = new List<ServiceProcess>();
         try
         {
@@ -91,7 +94,7 @@ public sealed class ManifestEnvironmentTests
             var local = new LocalEndpoints(
                 Services.ToDictionary(s => s, _ => FreePort.Next(), StringComparer.Ordinal),
                 Services.ToDictionary(s => s, _ => FreePort.Next(), StringComparer.Ordinal),
-                redis.Port, RepoPaths.GoldenModelDir, keysFile);
+                redis.Port, redis.Password!, RepoPaths.GoldenModelDir, keysFile);
 
             var environments = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
             var problems = new List<string>();
@@ -155,12 +158,13 @@ public sealed class ManifestEnvironmentTests
             Assert.InRange(result.Usage.GeneratedTokens, 1u, 3u);
             Assert.NotEqual(FinishReason.Unspecified, result.FinishReason);
 
-            // Redis__Configuration reached both Redis users: the vision worker cached the image's embeddings, and the
-            // gateway stores a chat session there (an in-memory store would leave the key count unchanged).
+            // Redis__Cache and Redis__Sessions (with Redis__Password) reached their users: the vision worker cached the
+            // image's embeddings, and the gateway stores a chat session there (an in-memory store would leave the key
+            // count unchanged).
             var cached = 0L;
-            await Poll.UntilAsync(async () => (cached = await DbSizeAsync(redis.Port)) > 0, TimeSpan.FromSeconds(10), "the vision worker to cache embeddings in Redis");
+            await Poll.UntilAsync(async () => (cached = await redis.DbSizeAsync()) > 0, TimeSpan.FromSeconds(10), "the vision worker to cache embeddings in Redis");
             await client.CreateSessionAsync(new CreateSessionRequest { Image = request.Image }, withKey, deadline: DateTime.UtcNow.AddMinutes(1));
-            Assert.True(await DbSizeAsync(redis.Port) > cached, "The gateway's chat session did not reach the test's Redis.");
+            Assert.True(await redis.DbSizeAsync() > cached, "The gateway's chat session did not reach the test's Redis.");
 
             using (var anonymous = client.Generate(request, deadline: DateTime.UtcNow.AddSeconds(30)))
             {
@@ -222,20 +226,6 @@ public sealed class ManifestEnvironmentTests
             await Task.Delay(100);
         }
         throw new XunitException($"{service.Name} did not report SERVING within {timeout.TotalSeconds:0} s (last: {last}).\n--- {service.Name} output ---\n{service.RecentOutput}");
-    }
-
-    /// <summary>The number of keys in the Redis at <paramref name="port"/> (raw RESP DBSIZE, reply <c>:N</c>).</summary>
-    private static async Task<long> DbSizeAsync(int port)
-    {
-        using var tcp = new System.Net.Sockets.TcpClient();
-        await tcp.ConnectAsync(IPAddress.Loopback, port);
-        var stream = tcp.GetStream();
-        await stream.WriteAsync("DBSIZE\r\n"u8.ToArray());
-        var buffer = new byte[64];
-        var read = await stream.ReadAsync(buffer);
-        var reply = System.Text.Encoding.ASCII.GetString(buffer, 0, read).Trim();
-        return reply.StartsWith(':') ? long.Parse(reply.AsSpan(1), System.Globalization.CultureInfo.InvariantCulture)
-            : throw new XunitException($"DBSIZE answered '{reply}'.");
     }
 
     private static string Output(IEnumerable<ServiceProcess> services) =>

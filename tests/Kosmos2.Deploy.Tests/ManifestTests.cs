@@ -25,11 +25,12 @@ public sealed class ManifestTests
     private static readonly HashSet<string> KnownEnvironment = new(StringComparer.Ordinal)
     {
         "Service__Port", "Service__MetricsPort", "Service__Host", "Service__ShutdownTimeoutSeconds",
-        "Redis__Configuration", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME",
+        "Redis__Sessions", "Redis__Cache", "Redis__Password", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME",
         "Vision__ModelDir", "Vision__DType", "Vision__Device", "Vision__MaxBatch",
         "Decoder__ModelDir", "Decoder__DType", "Decoder__Device", "Decoder__MaxRunning", "Decoder__MaxWaiting",
-        "Decoder__MaxSequenceTokens",
-        "Gateway__TokenizerDir", "Gateway__VisionWorkers", "Gateway__DecoderWorkers", "Auth__ApiKeysFile",
+        "Decoder__MaxSequenceTokens", "Decoder__Threads",
+        "Gateway__TokenizerDir", "Gateway__VisionWorkers", "Gateway__DecoderWorkers", "Gateway__DnsRefreshSeconds",
+        "Gateway__MaxImageBytes", "Auth__ApiKeysFile",
     };
 
     public static TheoryData<string> Targets() => [.. RenderedManifest.DiscoverTargets()];
@@ -42,6 +43,7 @@ public sealed class ManifestTests
         Assert.Contains("overlays/gpu", targets);
         Assert.Contains("base+components/model-download", targets);
         Assert.Contains("base+components/external-redis", targets);
+        Assert.Contains("base+components/monitoring", targets);
     }
 
     [Theory]
@@ -174,8 +176,11 @@ public sealed class ManifestTests
                 Assert.True(gpus.All(g => g == expected),
                     $"{target}: {workload.Name}/{container.Name} nvidia.com/gpu = {string.Join('/', gpus)}, expected {expected ?? "none"}");
             }
-            var onGpuNodes = workload.PodSpec["nodeSelector"] is not null || workload.PodSpec["tolerations"] is not null;
-            Assert.True(onGpuNodes == (manifest.IsGpu && Workers.Contains(workload.Name)), $"{target}: {workload.Name} GPU scheduling = {onGpuNodes}");
+            // The GPU request alone places a pod on a GPU node; a nodeSelector on a feature-discovery label
+            // (nvidia.com/gpu.present) would leave it Pending on clusters with only the device plugin.
+            Assert.True(workload.PodSpec["nodeSelector"] is null, $"{target}: {workload.Name} has a nodeSelector");
+            var toleratesGpuTaint = workload.PodSpec["tolerations"]?.AsArray().Any(t => t!["key"]?.ToString() == "nvidia.com/gpu") == true;
+            Assert.True(toleratesGpuTaint == (manifest.IsGpu && Workers.Contains(workload.Name)), $"{target}: {workload.Name} tolerates the GPU taint = {toleratesGpuTaint}");
         }
         foreach (var worker in Workers)
         {
@@ -245,7 +250,6 @@ public sealed class ManifestTests
             Assert.Equal(MetricsPort, container.Port("metrics"));
             Assert.Equal("0.0.0.0", env["Service__Host"]);
             Assert.Contains("OTEL_EXPORTER_OTLP_ENDPOINT", env.Keys);
-            Assert.False(string.IsNullOrWhiteSpace(env["Redis__Configuration"]), $"{target}: {name} has no Redis__Configuration");
 
             var annotations = RenderedManifest.Labels(workload.Object["spec"]!["template"]!["metadata"]!["annotations"]);
             Assert.Equal("true", annotations.GetValueOrDefault("prometheus.io/scrape"));
@@ -253,6 +257,17 @@ public sealed class ManifestTests
             Assert.Equal("/metrics", annotations.GetValueOrDefault("prometheus.io/path"));
         }
         var gateway = manifest.Environment(manifest.Workload("gateway").MainContainer);
+        // Two Redis settings: sessions (data) for the gateway, the embedding cache for the vision worker; each with the
+        // password from the Secret, never a literal.
+        var vision = manifest.Environment(manifest.Workload("vision-worker").MainContainer);
+        var decoder = manifest.Environment(manifest.Workload("decoder-worker").MainContainer);
+        Assert.False(string.IsNullOrWhiteSpace(gateway.GetValueOrDefault("Redis__Sessions")), $"{target}: the gateway has no Redis__Sessions");
+        Assert.False(string.IsNullOrWhiteSpace(vision.GetValueOrDefault("Redis__Cache")), $"{target}: the vision worker has no Redis__Cache");
+        foreach (var env in new[] { gateway, vision })
+        {
+            Assert.Equal(RenderedManifest.SecretReference("kosmos2-redis", "password"), env.GetValueOrDefault("Redis__Password"));
+        }
+        Assert.DoesNotContain(decoder.Keys, k => k.StartsWith("Redis__", StringComparison.Ordinal));
         Assert.Equal("dns:///vision-worker:50052", gateway["Gateway__VisionWorkers"]);
         Assert.Equal("dns:///decoder-worker:50053", gateway["Gateway__DecoderWorkers"]);
     }
@@ -267,13 +282,20 @@ public sealed class ManifestTests
             var workload = manifest.Workload(name);
             var container = workload.MainContainer;
             var rolling = workload.Object["spec"]!["strategy"]?["rollingUpdate"];
-            Assert.Equal("0", rolling?["maxUnavailable"]?.ToString());
+            // On GPUs a surge pod would wait for a GPU a full pool never frees: one old pod stops first instead, which
+            // the two-replica minimum covers (Gpu_rollouts_need_no_spare_gpu). Elsewhere a new pod is Ready first.
+            var (maxSurge, maxUnavailable) = manifest.IsGpu && Workers.Contains(name) ? ("0", "1") : ("1", "0");
+            Assert.Equal(maxUnavailable, rolling?["maxUnavailable"]?.ToString());
+            Assert.Equal(maxSurge, rolling?["maxSurge"]?.ToString());
 
             var preStop = container.Node["lifecycle"]?["preStop"];
             var sleep = preStop?["sleep"]?["seconds"]?.GetValue<int>()
                 ?? (preStop?["exec"]?["command"]?.AsArray() is [{ } program, { } seconds] && program.ToString() == "sleep"
                     ? int.Parse(seconds.ToString(), CultureInfo.InvariantCulture) : (int?)null);
-            Assert.True(sleep is >= 5, $"{target}: {name} needs a preStop sleep (>= 5 s) so it leaves DNS/endpoints before SIGTERM");
+            // A terminating worker stays in a gateway's resolver for up to its refresh period plus the headless
+            // record's 5 s TTL: it must still serve that long before SIGTERM.
+            var refresh = int.Parse(manifest.Environment(manifest.Workload("gateway").MainContainer)["Gateway__DnsRefreshSeconds"], CultureInfo.InvariantCulture);
+            Assert.True(sleep >= refresh + 5, $"{target}: {name} preStop sleeps {sleep?.ToString(CultureInfo.InvariantCulture) ?? "not at all"} s < DNS refresh {refresh} s + 5 s");
 
             var drain = int.Parse(manifest.Environment(container)["Service__ShutdownTimeoutSeconds"], CultureInfo.InvariantCulture);
             var grace = workload.PodSpec["terminationGracePeriodSeconds"]?.GetValue<int>() ?? 30;
@@ -283,7 +305,7 @@ public sealed class ManifestTests
 
     [Theory]
     [MemberData(nameof(Targets))]
-    public void Services_read_the_model_folder_read_only_and_the_gateway_reads_api_keys_from_a_secret_file(string target)
+    public void Workers_read_the_model_folder_read_only_and_the_gateway_reads_api_keys_from_a_secret_file(string target)
     {
         var manifest = RenderedManifest.For(target);
         foreach (var worker in Workers)
@@ -298,19 +320,12 @@ public sealed class ManifestTests
             }
         }
 
-        // The gateway reads only the tokenizer from the same folder: the same read-only mount, and where it downloads
-        // its own copy, a volume far too small for the weights, filled without them.
+        // The gateway reads its tokenizer from its own image: no model volume, so the API never waits for shared storage.
         var gatewayWorkload = manifest.Workload("gateway");
-        AssertModelMountedReadOnly(manifest, gatewayWorkload, "Gateway__TokenizerDir");
-        if (ModelVolume(gatewayWorkload)["emptyDir"] is { } tokenizerDir)
-        {
-            Assert.True(KubeSemantics.Quantity(tokenizerDir["sizeLimit"]?.ToString() ?? "0") is > 0 and <= 256m * 1024 * 1024,
-                $"{target}: the gateway's tokenizer emptyDir must be bounded well below the weights' size");
-            var downloads = string.Join('\n', gatewayWorkload.Containers.Where(c => c.IsInit)
-                .SelectMany(c => c.Node["args"]?.AsArray() ?? []).Select(a => a!.ToString()));
-            Assert.Contains("sentencepiece.bpe.model", downloads, StringComparison.Ordinal);
-            Assert.DoesNotContain("safetensors", downloads, StringComparison.Ordinal);
-        }
+        Assert.DoesNotContain(gatewayWorkload.PodSpec["volumes"]!.AsArray(), v => v!["persistentVolumeClaim"] is not null);
+        var tokenizerDir = manifest.Environment(gatewayWorkload.MainContainer)["Gateway__TokenizerDir"];
+        Assert.DoesNotContain(gatewayWorkload.MainContainer.Node["volumeMounts"]!.AsArray(),
+            m => (tokenizerDir + "/").StartsWith(m!["mountPath"]!.ToString().TrimEnd('/') + "/", StringComparison.Ordinal));
 
         var gateway = gatewayWorkload.MainContainer;
         var keysFile = manifest.Environment(gateway)["Auth__ApiKeysFile"];
@@ -319,30 +334,6 @@ public sealed class ManifestTests
             m => keysFile.StartsWith(m["mountPath"]!.ToString() + "/", StringComparison.Ordinal));
         Assert.True(keysMount["readOnly"]?.GetValue<bool>() == true);
         Assert.NotNull(Volume(gatewayWorkload, keysMount["name"]!.ToString())["secret"]?["secretName"]);
-    }
-
-    [Theory]
-    [MemberData(nameof(Targets))]
-    public void In_cluster_redis_is_a_bounded_lru_cache_or_absent(string target)
-    {
-        var manifest = RenderedManifest.For(target);
-        var redis = manifest.Workloads.Where(w => w.Name == "redis").ToList();
-        if (target.EndsWith("external-redis", StringComparison.Ordinal))
-        {
-            Assert.Empty(redis);
-            Assert.Null(manifest.Find("Service", "redis"));
-            Assert.Null(manifest.Find("NetworkPolicy", "redis"));
-            return;
-        }
-        var workload = Assert.Single(redis);
-        Assert.Equal("StatefulSet", workload.Kind);
-        var args = string.Join(' ', workload.MainContainer.Node["args"]!.AsArray().Select(a => a!.ToString()));
-        Assert.Contains("--maxmemory 2gb", args, StringComparison.Ordinal);
-        Assert.Contains("--maxmemory-policy allkeys-lru", args, StringComparison.Ordinal);
-        // The limit must hold the 2 GB of data plus overhead, or the OOM killer beats the LRU.
-        var limit = KubeSemantics.Quantity(workload.MainContainer.Node["resources"]!["limits"]!["memory"]!.ToString());
-        Assert.True(limit > 2m * 1024 * 1024 * 1024, $"{target}: redis memory limit {limit} B does not exceed maxmemory 2 GB");
-        Assert.NotNull(manifest.Get("Service", "redis"));
     }
 
     /// <summary>The main container mounts the model folder read-only at <see cref="ModelPath"/>, the setting that ends
@@ -376,7 +367,7 @@ public sealed class ManifestTests
     private static JsonObject Volume(Workload workload, string name) =>
         Assert.Single(workload.PodSpec["volumes"]!.AsArray().OfType<JsonObject>(), v => v["name"]!.ToString() == name);
 
-    private static int StartupAllowanceSeconds(Container container)
+    internal static int StartupAllowanceSeconds(Container container)
     {
         var probe = container.Node["startupProbe"]!;
         var period = probe["periodSeconds"]?.GetValue<int>() ?? 10;

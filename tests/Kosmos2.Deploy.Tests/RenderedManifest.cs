@@ -98,7 +98,11 @@ public sealed class RenderedManifest
     public Workload Workload(string name) =>
         Workloads.FirstOrDefault(w => w.Name == name) ?? throw new Xunit.Sdk.XunitException($"{Target}: no workload named {name}.");
 
-    /// <summary>The environment a container sees from its ConfigMaps (envFrom, in order) and its own env (last wins).</summary>
+    /// <summary>
+    /// The environment a container sees from its ConfigMaps (envFrom, in order) and its own env (last wins). A value
+    /// from a Secret reads <c>$(secret:NAME/KEY)</c> (<see cref="SecretReference"/>); one from the container's resources
+    /// (downward API <c>resourceFieldRef</c>) is resolved as the kubelet does: CPU in whole cores, rounded up.
+    /// </summary>
     public IReadOnlyDictionary<string, string> Environment(Container container)
     {
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -117,9 +121,33 @@ public sealed class RenderedManifest
         }
         foreach (var variable in container.Node["env"]?.AsArray().OfType<JsonObject>() ?? [])
         {
-            env[variable["name"]!.ToString()] = variable["value"]?.ToString() ?? "";
+            env[variable["name"]!.ToString()] = variable["valueFrom"] switch
+            {
+                { } from when from["secretKeyRef"] is { } secret => SecretReference(secret["name"]!.ToString(), secret["key"]!.ToString()),
+                { } from when from["resourceFieldRef"] is { } field => ResourceField(container, field),
+                { } from => throw new Xunit.Sdk.XunitException($"{Target}: {container.Name} env {variable["name"]} uses a valueFrom these tests do not read: {from.ToJsonString()}"),
+                null => variable["value"]?.ToString() ?? "",
+            };
         }
         return env;
+    }
+
+    /// <summary>How <see cref="Environment"/> shows a value taken from key <paramref name="key"/> of Secret <paramref name="name"/>.</summary>
+    public static string SecretReference(string name, string key) => $"$(secret:{name}/{key})";
+
+    /// <summary><c>resourceFieldRef</c> of the container itself (divisor 1): requests/limits of cpu (whole cores, rounded
+    /// up) or memory (bytes).</summary>
+    private string ResourceField(Container container, JsonNode field)
+    {
+        var owner = field["containerName"]?.ToString() ?? container.Name;
+        var parts = field["resource"]!.ToString().Split('.');
+        if (owner != container.Name || parts.Length != 2 || (field["divisor"]?.ToString() ?? "1") != "1")
+        {
+            throw new Xunit.Sdk.XunitException($"{Target}: {container.Name} reads {field.ToJsonString()}; these tests resolve only its own requests/limits with divisor 1");
+        }
+        var quantity = container.Node["resources"]?[parts[0]]?[parts[1]]?.ToString()
+            ?? throw new Xunit.Sdk.XunitException($"{Target}: {container.Name} reads {field["resource"]}, which it does not set");
+        return Math.Ceiling(KubeSemantics.Quantity(quantity)).ToString(CultureInfo.InvariantCulture);
     }
 
     public static IReadOnlyDictionary<string, string> Labels(JsonNode? labels) =>

@@ -59,6 +59,8 @@ public static class SeededWorkload
             clock.Advance(TimeSpan.FromMilliseconds(random.Next(3)));
             h.Engine.Step();
         }
+        // It ends as a pod does on SIGTERM: the queue left is refused, the batch runs to its end.
+        h.Engine.StopAdmitting();
         h.RunToIdle();
 
         var results = new StringBuilder();

@@ -22,7 +22,7 @@ public sealed class RedisDownTests
             ["Gateway:TokenizerDir"] = RepoPaths.GoldenModelDir,
             ["Gateway:VisionWorkers"] = workers.Url,
             ["Gateway:DecoderWorkers"] = workers.Url,
-            ["Redis:Configuration"] = address,
+            ["Redis:Sessions"] = address,
         });
         var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
 

@@ -49,7 +49,7 @@ public sealed class RedisSessionStoreTests(RedisFixture redis) : SessionStoreCon
     [Fact]
     public async Task The_gateway_uses_redis_when_it_is_configured()
     {
-        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?> { ["Redis:Configuration"] = redis.Server.ConnectionString });
+        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?> { ["Redis:Sessions"] = redis.Server.ConnectionString });
 
         var store = gateway.Services.GetService(typeof(ISessionStore));
 

@@ -137,6 +137,28 @@ public abstract class SessionStoreContract
     }
 
     [Fact]
+    public async Task A_session_keeps_its_image_embeddings_through_its_turns_for_its_tenant_only()
+    {
+        var embeddings = new Kosmos2.Contracts.Internal.V1.TensorBytes
+        {
+            Dtype = Kosmos2.Contracts.Internal.V1.TensorDType.Bfloat16,
+            Shape = { 2, 3 },
+            Data = Google.Protobuf.ByteString.CopyFrom([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]),
+        };
+        var session = await Store.CreateAsync(NewSession("acme") with { Embeddings = embeddings });
+        Assert.Equal(embeddings, await Store.GetEmbeddingsAsync("acme", session.Id));
+
+        await Store.AppendTurnAsync("acme", session.Id, 0, Turn("first", [1], [2]));
+        Assert.Equal(embeddings, await Store.GetEmbeddingsAsync("acme", session.Id));
+        Assert.Null(await Store.GetEmbeddingsAsync("other-tenant", session.Id));
+
+        var without = await Store.CreateAsync(NewSession("acme"));
+        Assert.Null(await Store.GetEmbeddingsAsync("acme", without.Id));
+        Assert.True(await Store.DeleteAsync("acme", session.Id));
+        Assert.Null(await Store.GetEmbeddingsAsync("acme", session.Id));
+    }
+
+    [Fact]
     public async Task A_stale_version_is_aborted_with_a_message_saying_to_resend()
     {
         var session = await Store.CreateAsync(NewSession("acme"));
@@ -147,6 +169,9 @@ public abstract class SessionStoreContract
         Assert.Equal(StatusCode.Aborted, ex.StatusCode);
         Assert.Contains("send this turn again", ex.Status.Detail);
     }
+
+    /// <summary>A new session of <paramref name="tenant"/> as the contract's tests create it (for other test classes).</summary>
+    internal static NewSession NewSessionFor(string tenant) => NewSession(tenant);
 
     protected static NewSession NewSession(string tenant) => new(
         tenant,

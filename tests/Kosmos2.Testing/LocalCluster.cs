@@ -3,21 +3,31 @@ namespace Kosmos2.Testing;
 /// <summary>
 /// The whole system on loopback as it really runs: a real redis-server and the three services as processes,
 /// configured through environment variables only, on the golden checkpoint (float32 unless told otherwise).
+/// The session Redis keeps an append-only file like the deployment's, so <see cref="RedisServer.StopAsync"/> and
+/// <see cref="RedisServer.RestartAsync"/> on it are a restart, not a wipe. The embedding cache shares that server
+/// (as <c>kosmos2 up</c> runs it) unless a separate cache server is asked for.
 /// </summary>
 public sealed class LocalCluster : IAsyncDisposable
 {
     private readonly Dictionary<string, string> _gatewayEnvironment;
 
-    private LocalCluster(RedisServer redis, ServiceProcess vision, ServiceProcess decoder, ServiceProcess gateway, Dictionary<string, string> gatewayEnvironment)
+    private readonly RedisServer? _separateCache;
+
+    private LocalCluster(RedisServer redis, RedisServer? separateCache, ServiceProcess vision, ServiceProcess decoder, ServiceProcess gateway, Dictionary<string, string> gatewayEnvironment)
     {
         Redis = redis;
+        _separateCache = separateCache;
         Vision = vision;
         Decoder = decoder;
         Gateway = gateway;
         _gatewayEnvironment = gatewayEnvironment;
     }
 
+    /// <summary>The session store (Redis__Sessions), persistent.</summary>
     public RedisServer Redis { get; }
+
+    /// <summary>The embedding cache (Redis__Cache): <see cref="Redis"/> unless started with a separate cache.</summary>
+    public RedisServer CacheRedis => _separateCache ?? Redis;
 
     public ServiceProcess Vision { get; }
 
@@ -27,13 +37,16 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>Starts everything and waits until all report SERVING.</summary>
     /// <param name="extra">Settings added to every service's environment (e.g. OTLP), and to the gateway's (e.g. API keys).</param>
-    public static async Task<LocalCluster> StartAsync(IReadOnlyDictionary<string, string>? extra = null, string modelDir = "", string dtype = "float32")
+    /// <param name="separateCacheRedis">Run the embedding cache on its own redis-server (<see cref="CacheRedis"/>).</param>
+    public static async Task<LocalCluster> StartAsync(IReadOnlyDictionary<string, string>? extra = null, string modelDir = "", string dtype = "float32", bool separateCacheRedis = false)
     {
         var model = string.IsNullOrEmpty(modelDir) ? RepoPaths.GoldenModelDir : modelDir;
-        var redis = await RedisServer.StartAsync();
+        var redis = await RedisServer.StartAsync(persistent: true, password: null);
+        var cache = separateCacheRedis ? await RedisServer.StartAsync() : null;
         var common = new Dictionary<string, string>
         {
-            ["Redis__Configuration"] = redis.ConnectionString,
+            ["Redis__Sessions"] = redis.ConnectionString,
+            ["Redis__Cache"] = (cache ?? redis).ConnectionString,
             ["Vision__ModelDir"] = model,
             ["Vision__DType"] = dtype,
             ["Vision__Device"] = "cpu",
@@ -54,7 +67,7 @@ public sealed class LocalCluster : IAsyncDisposable
             ["Gateway__DecoderWorkers"] = decoder.Address,
         };
         var gateway = ServiceProcess.Start("gateway", RepoPaths.BuiltAssembly("gateway", "Kosmos2.Gateway"), gatewayEnvironment);
-        var cluster = new LocalCluster(redis, vision, decoder, gateway, gatewayEnvironment);
+        var cluster = new LocalCluster(redis, cache, vision, decoder, gateway, gatewayEnvironment);
         try
         {
             await Task.WhenAll(
@@ -85,5 +98,9 @@ public sealed class LocalCluster : IAsyncDisposable
         await Decoder.DisposeAsync();
         await Vision.DisposeAsync();
         await Redis.DisposeAsync();
+        if (_separateCache is not null)
+        {
+            await _separateCache.DisposeAsync();
+        }
     }
 }

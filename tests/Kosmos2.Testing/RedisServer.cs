@@ -1,51 +1,50 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Kosmos2.Testing;
 
 /// <summary>
-/// A real <c>redis-server</c> on a free loopback port, without persistence, owned by the test that
-/// starts it. It can be stopped and started again on the same port to test outages.
+/// A real <c>redis-server</c> on a free loopback port, owned by the test that starts it. It can be stopped and started
+/// again on the same port to test outages. By default it keeps nothing (a cache); <see cref="StartAsync(bool, string?)"/>
+/// with <c>persistent: true</c> runs it like the deployment's session store (append-only file fsynced every second,
+/// noeviction), so a restart brings its data back.
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
+    private readonly bool _persistent;
+    private readonly DirectoryInfo? _dataDir;
     private Process? _process;
 
-    private RedisServer(int port) => Port = port;
+    private RedisServer(int port, bool persistent, string? password)
+    {
+        Port = port;
+        _persistent = persistent;
+        Password = password;
+        _dataDir = persistent ? Directory.CreateTempSubdirectory("kosmos2-redis-") : null;
+    }
 
     public int Port { get; }
 
+    /// <summary>The password clients must send (<c>requirepass</c>), or null for none.</summary>
+    public string? Password { get; }
+
     /// <summary>StackExchange.Redis configuration string for this server.</summary>
-    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000";
+    public string ConnectionString => $"127.0.0.1:{Port},abortConnect=false,connectTimeout=2000" + (Password is null ? "" : $",password={Password}");
 
     public bool IsRunning => _process is { HasExited: false };
 
-    public static async Task<RedisServer> StartAsync() => await StartAsync(appendOnlyDir: null).ConfigureAwait(false);
+    public static Task<RedisServer> StartAsync() => StartAsync(persistent: false, password: null);
 
-    /// <summary>
-    /// With <paramref name="appendOnlyDir"/>, the server keeps an append-only file there (fsync every second), so a
-    /// crash and <see cref="RestartAsync"/> bring the data back, as <c>kosmos2 up</c> runs it.
-    /// </summary>
-    public static async Task<RedisServer> StartAsync(string? appendOnlyDir)
+    /// <param name="persistent">Append-only file (everysec) in a temporary folder and noeviction, as the session store.</param>
+    /// <param name="password">Require this password (AUTH), or null.</param>
+    public static async Task<RedisServer> StartAsync(bool persistent, string? password)
     {
-        var server = new RedisServer(FreePort.Next()) { _appendOnlyDir = appendOnlyDir };
+        var server = new RedisServer(FreePort.Next(), persistent, password);
         await server.RestartAsync().ConfigureAwait(false);
         return server;
-    }
-
-    private string? _appendOnlyDir;
-
-    /// <summary>SIGKILL, as a crash (the append-only file keeps what was written).</summary>
-    public void Crash()
-    {
-        if (_process is { HasExited: false })
-        {
-            _process.Kill();
-            _process.WaitForExit();
-        }
-        _process?.Dispose();
-        _process = null;
     }
 
     /// <summary>Starts the server (again) on its port and waits until it answers PING.</summary>
@@ -62,10 +61,12 @@ public sealed class RedisServer : IAsyncDisposable
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        string[] persistence = _appendOnlyDir is null
-            ? ["--appendonly", "no"]
-            : ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", _appendOnlyDir];
-        foreach (var arg in (string[])["--port", Port.ToString(), "--bind", "127.0.0.1", "--save", "", .. persistence, "--protected-mode", "no"])
+        List<string> args = ["--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", ""];
+        args.AddRange(_persistent
+            ? ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", _dataDir!.FullName]
+            : ["--appendonly", "no"]);
+        args.AddRange(Password is null ? ["--protected-mode", "no"] : ["--requirepass", Password]);
+        foreach (var arg in args)
         {
             start.ArgumentList.Add(arg);
         }
@@ -77,8 +78,9 @@ public sealed class RedisServer : IAsyncDisposable
         await Poll.UntilAsync(PingAsync, TimeSpan.FromSeconds(10), $"redis-server on port {Port}").ConfigureAwait(false);
     }
 
-    /// <summary>Stops the server (an outage); <see cref="RestartAsync"/> brings it back empty.</summary>
-    public async Task StopAsync()
+    /// <summary>Stops the server (an outage); <see cref="RestartAsync"/> brings it back, empty unless persistent.</summary>
+    /// <param name="graceful">SIGTERM (what Kubernetes sends: Redis syncs its append-only file and exits) instead of SIGKILL.</param>
+    public async Task StopAsync(bool graceful = false)
     {
         if (_process is null)
         {
@@ -86,26 +88,77 @@ public sealed class RedisServer : IAsyncDisposable
         }
         if (!_process.HasExited)
         {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync().ConfigureAwait(false);
+            if (graceful)
+            {
+                _ = Kill(_process.Id, 15);
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                try
+                {
+                    await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    // Falls through to the kill below.
+                }
+            }
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync().ConfigureAwait(false);
+            }
         }
         _process.Dispose();
         _process = null;
     }
 
     /// <summary>Sends a raw PING and checks for PONG.</summary>
-    public async Task<bool> PingAsync()
+    public async Task<bool> PingAsync() => (await CommandAsync("PING").ConfigureAwait(false)).StartsWith("+PONG", StringComparison.Ordinal);
+
+    /// <summary>One command over a fresh connection (after AUTH when a password is set); returns the first reply line,
+    /// e.g. <c>+OK</c>, <c>:42</c> or <c>-ERR ...</c>.</summary>
+    public async Task<string> CommandAsync(params string[] command)
     {
         using var client = new TcpClient();
         await client.ConnectAsync("127.0.0.1", Port).ConfigureAwait(false);
         var stream = client.GetStream();
-        await stream.WriteAsync("PING\r\n"u8.ToArray()).ConfigureAwait(false);
-        var buffer = new byte[16];
-        var read = await stream.ReadAsync(buffer).ConfigureAwait(false);
-        return Encoding.ASCII.GetString(buffer, 0, read).StartsWith("+PONG", StringComparison.Ordinal);
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        if (Password is not null)
+        {
+            await stream.WriteAsync(Encode(["AUTH", Password])).ConfigureAwait(false);
+            var auth = await reader.ReadLineAsync().ConfigureAwait(false);
+            if (auth != "+OK")
+            {
+                throw new InvalidOperationException($"redis-server on port {Port} refused AUTH: {auth}");
+            }
+        }
+        await stream.WriteAsync(Encode(command)).ConfigureAwait(false);
+        return await reader.ReadLineAsync().ConfigureAwait(false) ?? "";
     }
 
-    public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
+    /// <summary>Keys in the current database.</summary>
+    public async Task<long> DbSizeAsync()
+    {
+        var reply = await CommandAsync("DBSIZE").ConfigureAwait(false);
+        return reply.StartsWith(':') ? long.Parse(reply.AsSpan(1), CultureInfo.InvariantCulture)
+            : throw new InvalidOperationException($"DBSIZE answered '{reply}'.");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        _dataDir?.Delete(recursive: true);
+    }
+
+    /// <summary>A command as a RESP array of bulk strings.</summary>
+    private static byte[] Encode(string[] command)
+    {
+        var text = new StringBuilder().Append(CultureInfo.InvariantCulture, $"*{command.Length}\r\n");
+        foreach (var part in command)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"${Encoding.UTF8.GetByteCount(part)}\r\n{part}\r\n");
+        }
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
 
     private static string FindExecutable()
     {
@@ -120,4 +173,7 @@ public sealed class RedisServer : IAsyncDisposable
         throw new InvalidOperationException(
             "redis-server is not installed: run `apt-get install -y redis-server` (.ci/run does this).");
     }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 }

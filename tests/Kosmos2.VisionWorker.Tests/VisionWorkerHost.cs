@@ -26,7 +26,7 @@ internal sealed class VisionWorkerHost : IAsyncDisposable
         };
         if (redis is not null)
         {
-            environment["Redis__Configuration"] = redis.ConnectionString;
+            environment["Redis__Cache"] = redis.ConnectionString;
         }
         foreach (var (key, value) in extra ?? [])
         {

@@ -1,0 +1,210 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Google.Protobuf;
+using Grpc.Core;
+using Kosmos2.Contracts.Internal.V1;
+using Kosmos2.Contracts.V1;
+using Kosmos2.Testing;
+
+namespace Kosmos2.Integration.Tests;
+
+/// <summary>
+/// Drain on SIGTERM (a rolling update, a scale-down, a node drain): the decoder answers every request still waiting for
+/// a slot with UNAVAILABLE at once, so the gateway offers it to another decoder, and lets its running streams finish.
+/// Four KV slots, so of twelve requests four run and eight queue.
+/// </summary>
+public sealed class DecoderDrainTests
+{
+    private const int Slots = 4;
+    private const int Queued = 8;
+
+    [Fact]
+    public async Task On_sigterm_queued_requests_are_refused_at_once_and_running_streams_finish()
+    {
+        var decoder = await StartDecoderAsync();
+        try
+        {
+            var client = new DecoderWorker.DecoderWorkerClient(decoder.Channel);
+            var longest = await RunningLengthAsync(client);
+            var clock = Stopwatch.StartNew();
+            var calls = Enumerable.Range(0, Slots + Queued).Select(i => RunDirectAsync(client, longest, clock)).ToList();
+            await WaitForLoadAsync(client, Slots, Queued);
+
+            var sigterm = clock.Elapsed;
+            var stopped = decoder.StopAsync(TimeSpan.FromSeconds(150));
+            var outcomes = await Task.WhenAll(calls);
+
+            var refused = outcomes.Where(o => o.Status != StatusCode.OK).ToList();
+            var finished = outcomes.Where(o => o.Status == StatusCode.OK).ToList();
+            Assert.Equal(Queued, refused.Count);
+            Assert.All(refused, r => Assert.Equal(StatusCode.Unavailable, r.Status));
+            Assert.All(refused, r => Assert.Equal(0, r.Tokens)); // nothing was streamed: the gateway may send it elsewhere
+            Assert.Equal(Slots, finished.Count);
+            Assert.All(finished, f => Assert.Equal(longest, f.Tokens)); // every running stream ran to its length
+            // "At once": every refusal came before the first running stream ended, not after the drain.
+            Assert.True(refused.Max(r => r.EndedAt) < finished.Min(f => f.EndedAt),
+                $"refusals ended by {refused.Max(r => r.EndedAt - sigterm).TotalMilliseconds:F0} ms after SIGTERM, the first running stream at {finished.Min(f => f.EndedAt - sigterm).TotalMilliseconds:F0} ms");
+            Assert.Equal(0, await stopped);
+        }
+        finally
+        {
+            await decoder.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Through_a_gateway_with_a_second_decoder_every_request_of_a_draining_decoder_succeeds()
+    {
+        await using var vision = await ServiceProcess.StartHealthyAsync("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"),
+            new Dictionary<string, string> { ["Vision__ModelDir"] = RepoPaths.GoldenModelDir, ["Vision__DType"] = "float32", ["Vision__Device"] = "cpu" },
+            TimeSpan.FromSeconds(120));
+        var first = await StartDecoderAsync();
+        // The second decoder's port is known to the gateway from the start; it begins to listen only after the first
+        // one was told to stop, so all twelve requests land on the first one and the eight retried ones can only
+        // succeed on the second.
+        var secondPort = FreePort.Next();
+        ServiceProcess? second = null;
+        var gatewayEnvironment = new Dictionary<string, string>(ClusterFixture.ApiKeys)
+        {
+            ["Gateway__TokenizerDir"] = RepoPaths.GoldenModelDir,
+            ["Gateway__VisionWorkers"] = vision.Address,
+            ["Gateway__DecoderWorkers"] = $"{first.Address},http://127.0.0.1:{secondPort}",
+            // The retried requests wait (wait-for-ready) while the second decoder loads; a refusal costs an attempt.
+            ["Gateway__DecoderMaxAttempts"] = "10",
+        };
+        await using var gateway = await ServiceProcess.StartHealthyAsync("gateway", RepoPaths.BuiltAssembly("gateway", "Kosmos2.Gateway"), gatewayEnvironment, TimeSpan.FromSeconds(60));
+        try
+        {
+            var decoderClient = new DecoderWorker.DecoderWorkerClient(first.Channel);
+            var api = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+            var image = new Contracts.V1.Image { Data = ByteString.CopyFrom(await File.ReadAllBytesAsync(GoldenCase.All()[0].ImagePath)) };
+            var clock = Stopwatch.StartNew();
+
+            // Four long streams hold the slots (ignore_eos, which only the internal API offers: they run to their
+            // length whatever the weights), sent straight to the decoder; the eight requests through the gateway
+            // queue behind them.
+            var longest = await RunningLengthAsync(decoderClient);
+            var running = Enumerable.Range(0, Slots).Select(_ => RunDirectAsync(decoderClient, longest, clock)).ToList();
+            await WaitForLoadAsync(decoderClient, Slots, 0);
+            var viaGateway = Enumerable.Range(0, Queued).Select(_ => GenerateAsync(api, image)).ToList();
+            await WaitForLoadAsync(decoderClient, Slots, Queued);
+
+            var stopped = first.StopAsync(TimeSpan.FromSeconds(150));
+            second = await StartDecoderAsync(secondPort);
+
+            var results = await Task.WhenAll(viaGateway);
+            Assert.All(results, r => Assert.NotEqual(FinishReason.Unspecified, r.FinishReason));
+            Assert.All(results, r => Assert.True(r.Usage.GeneratedTokens > 0));
+            // Greedy on the same weights: the retried requests give what any decoder gives.
+            Assert.Single(results.Select(r => string.Join(',', r.TokenIds)).Distinct());
+            var finished = await Task.WhenAll(running);
+            Assert.All(finished, f => Assert.Equal((StatusCode.OK, longest), (f.Status, f.Tokens)));
+            Assert.Equal(0, await stopped);
+            var secondInfo = await new DecoderWorker.DecoderWorkerClient(second.Channel).GetInfoAsync(new DecoderInfoRequest());
+            Assert.True(secondInfo.Steps > 0, "The second decoder served nothing: the gateway did not move the refused requests.");
+        }
+        finally
+        {
+            await first.DisposeAsync();
+            if (second is not null)
+            {
+                await second.DisposeAsync();
+            }
+        }
+    }
+
+    private sealed record Outcome(StatusCode Status, int Tokens, TimeSpan EndedAt);
+
+    /// <summary>Seconds the running streams should still have to go at SIGTERM: the refusals must visibly come first.</summary>
+    private const double RunningSeconds = 3;
+
+    /// <summary>
+    /// New tokens for the running streams: about <see cref="RunningSeconds"/> of decoding at the speed this machine
+    /// shows now (a timed 16-token generation; steps take milliseconds on an idle machine and far longer on a loaded
+    /// one), at least 16, at most what the decoder's context holds.
+    /// </summary>
+    private static async Task<int> RunningLengthAsync(DecoderWorker.DecoderWorkerClient client)
+    {
+        const int probe = 16;
+        var watch = Stopwatch.StartNew();
+        var outcome = await RunDirectAsync(client, probe, watch);
+        Assert.Equal((StatusCode.OK, probe), (outcome.Status, outcome.Tokens));
+        var perToken = outcome.EndedAt.TotalSeconds / probe;
+        return (int)Math.Clamp(RunningSeconds / perToken, probe, MaxSequenceTokens() - Prompt.Length);
+    }
+
+    private static readonly uint[] Prompt = [0, 4, 5, 6, 7, 8];
+
+    /// <summary>The checkpoint's position limit: the longest a generation may run on it.</summary>
+    private static int MaxSequenceTokens()
+    {
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.GoldenModelDir, "config.json")))!;
+        return (config["text_config"] ?? config)["max_position_embeddings"]!.GetValue<int>();
+    }
+
+    private static async Task<ServiceProcess> StartDecoderAsync(int? port = null)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["Decoder__ModelDir"] = RepoPaths.GoldenModelDir,
+            ["Decoder__DType"] = "float32",
+            ["Decoder__Device"] = "cpu",
+            ["Decoder__MaxRunning"] = Slots.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Decoder__MaxWaiting"] = "64",
+            ["Decoder__MaxSequenceTokens"] = MaxSequenceTokens().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Service__ShutdownTimeoutSeconds"] = "120",
+        };
+        var decoder = ServiceProcess.Start("decoder-worker", RepoPaths.BuiltAssembly("decoder-worker", "Kosmos2.DecoderWorker"), environment, port);
+        try
+        {
+            await decoder.WaitHealthyAsync(TimeSpan.FromSeconds(120));
+        }
+        catch
+        {
+            await decoder.DisposeAsync();
+            throw;
+        }
+        return decoder;
+    }
+
+    /// <summary>Waits until the decoder runs <paramref name="running"/> requests and queues <paramref name="waiting"/>.</summary>
+    private static Task WaitForLoadAsync(DecoderWorker.DecoderWorkerClient client, int running, int waiting) =>
+        Poll.UntilAsync(async () =>
+        {
+            var info = await client.GetInfoAsync(new DecoderInfoRequest());
+            return info.Running == running && info.Waiting == waiting;
+        }, TimeSpan.FromSeconds(60), $"the decoder to run {running} and queue {waiting} requests", intervalMs: 5);
+
+    /// <summary>One greedy generation straight to the decoder, ignoring &lt;/s&gt; so it runs to its length.</summary>
+    private static async Task<Outcome> RunDirectAsync(DecoderWorker.DecoderWorkerClient client, int maxNewTokens, Stopwatch clock)
+    {
+        var request = new DecodeRequest { Stopping = new DecodeStopping { MaxNewTokens = (uint)maxNewTokens, IgnoreEos = true } };
+        request.InputIds.Add(Prompt);
+        var tokens = 0;
+        try
+        {
+            using var call = client.Generate(request, deadline: DateTime.UtcNow.AddMinutes(2));
+            await foreach (var message in call.ResponseStream.ReadAllAsync())
+            {
+                tokens += message.TokenIds.Count;
+            }
+            return new Outcome(StatusCode.OK, tokens, clock.Elapsed);
+        }
+        catch (RpcException ex)
+        {
+            return new Outcome(ex.StatusCode, tokens, clock.Elapsed);
+        }
+    }
+
+    private static async Task<GenerateResult> GenerateAsync(Contracts.V1.Kosmos2.Kosmos2Client api, Contracts.V1.Image image)
+    {
+        var request = new GenerateRequest { Image = image, Task = TaskKind.BriefCaption, Stopping = new StoppingParameters { MaxNewTokens = 4 } };
+        using var call = api.Generate(request, ClusterFixture.TenantA, deadline: DateTime.UtcNow.AddMinutes(2));
+        GenerateResult? result = null;
+        await foreach (var message in call.ResponseStream.ReadAllAsync())
+        {
+            result ??= message.Result;
+        }
+        return result ?? throw new InvalidOperationException("Generate ended without a result.");
+    }
+}
