@@ -30,6 +30,13 @@ public sealed class DecoderWorkerOptions
     /// </summary>
     public int Threads { get; set; }
 
+    /// <summary>
+    /// Who runs the bf16 products and attention: <c>native</c> (Kosmos2.Kernels: batch-invariant, a sequence's tokens do not
+    /// change with the load), <c>torch</c> (libtorch), or <c>auto</c> = native where the CPU has AVX512-BF16. CUDA always
+    /// takes torch; float32 is unaffected. See <see cref="Kosmos2.Model.KernelChoice"/>.
+    /// </summary>
+    public string Kernels { get; set; } = "auto";
+
     /// <summary>Most sequences decoded together (= KV slots, preallocated at warm-up).</summary>
     public int MaxRunning { get; set; } = 16;
 
