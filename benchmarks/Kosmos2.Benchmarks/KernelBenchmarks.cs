@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Kosmos2.Kernels;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Kosmos2.Benchmarks;
 
@@ -67,6 +69,45 @@ internal static unsafe class KernelBenchmarks
             best = Math.Max(best, gflops);
         }
         return best;
+    }
+
+    /// <summary>
+    /// `kernels`: each decoder product shape at decode and prompt-chunk row counts, libtorch (linear, and mv at one row)
+    /// against the native kernels over the same bf16 tensors, interleaved; GB/s of weight streamed and GFLOP/s.
+    /// </summary>
+    public static void Products(int threads)
+    {
+        var native = Bf16Kernels.Best(threads);
+        Console.WriteLine($"native: {native}; torch threads {torch.get_num_threads()}");
+        foreach (var (n, k) in new[] { (6144, 2048), (2048, 2048), (8192, 2048), (2048, 8192), (65037, 2048) })
+        {
+            using var w = torch.randn(n, k).to(ScalarType.BFloat16);
+            foreach (var rows in new[] { 1, 4, 16, 71, 128 })
+            {
+                using var x = torch.randn(rows, k).to(ScalarType.BFloat16);
+                using var y = torch.empty(rows, n, ScalarType.BFloat16);
+                var wBits = new ushort[n * k];
+                var xBits = new ushort[rows * k];
+                var yBits = new ushort[rows * n];
+                w.bytes.CopyTo(MemoryMarshal.AsBytes(wBits.AsSpan()));
+                x.bytes.CopyTo(MemoryMarshal.AsBytes(xBits.AsSpan()));
+                var actions = new List<Action>
+                {
+                    () => { using var s = NewDisposeScope(); nn.functional.linear(x, w); },
+                    () => native.Linear(xBits, rows, wBits, n, [], yBits),
+                };
+                if (rows == 1)
+                {
+                    actions.Add(() => { using var s = NewDisposeScope(); torch.mv(w, x.reshape(k)); });
+                }
+                var times = MicroBenchmarks.Interleaved(rows == 1 ? 15 : 7, [.. actions]);
+                var gb = 2.0 * n * k / 1e9;
+                var gflop = 2.0 * rows * n * k / 1e9;
+                Console.WriteLine($"[{n,5} x {k,4}] rows {rows,3}: torch linear {times[0],7:F2} ms ({gb / times[0] * 1e3,5:F1} GB/s, {gflop / times[0] * 1e3,5:F0} GFLOP/s)"
+                    + $"  native {times[1],7:F2} ms ({gb / times[1] * 1e3,5:F1} GB/s, {gflop / times[1] * 1e3,5:F0} GFLOP/s)"
+                    + (rows == 1 ? $"  torch mv {times[2],7:F2} ms" : "") + $"  linear/native {times[0] / times[1]:F2}x");
+            }
+        }
     }
 
     private static ushort[] RandomBf16(Random random, int count)

@@ -22,6 +22,11 @@ void Report(string name, double value, string unit)
 }
 Console.WriteLine($"torch threads: {torch.get_num_threads()}, cores: {Environment.ProcessorCount}");
 
+if (only == "kernels")
+{
+    Kosmos2.Benchmarks.KernelBenchmarks.Products(threads);
+    return;
+}
 if (only.StartsWith("micro", StringComparison.Ordinal))
 {
     Kosmos2.Benchmarks.MicroBenchmarks.Run(only);

@@ -5,10 +5,10 @@ namespace Kosmos2.Kernels.Tests;
 /// <summary>The bf16 product against a float64 reference, and its batch invariance (same bits for a row however it is batched).</summary>
 public sealed class LinearTests(ITestOutputHelper output)
 {
-    /// <summary>rows × outFeatures × inFeatures: odd sizes, K tails of every kind, edge tiles in both directions, prompt-chunk rows.</summary>
+    /// <summary>rows × outFeatures × inFeatures: odd sizes, K tails of every kind, edge tiles in both directions, prompt-chunk rows, several K blocks (1,024) and row blocks.</summary>
     public static TheoryData<int, int, int> Shapes() => new()
     {
-        { 1, 1, 1 }, { 3, 7, 5 }, { 4, 6, 32 }, { 5, 13, 33 }, { 9, 50, 100 }, { 17, 97, 257 }, { 2, 301, 2048 }, { 71, 67, 130 }, { 128, 20, 63 },
+        { 1, 1, 1 }, { 3, 7, 5 }, { 4, 6, 32 }, { 5, 13, 33 }, { 9, 50, 100 }, { 17, 97, 257 }, { 2, 301, 2048 }, { 71, 67, 130 }, { 128, 20, 63 }, { 7, 19, 2500 }, { 67, 13, 4100 },
     };
 
     /// <summary>Every instruction set this CPU runs (the portable one always).</summary>
