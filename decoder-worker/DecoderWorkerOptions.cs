@@ -26,7 +26,8 @@ public sealed class DecoderWorkerOptions
     /// <summary>
     /// Intra-op threads of libtorch; 0 = one per CPU this process may use (the container's CPU limit counts, see
     /// <see cref="Kosmos2.Model.TorchThreads"/>). Lower it when other processes share the cores: a 2-thread bf16
-    /// product stalls at multiples of ~8 ms when a core is taken away (measured).
+    /// product stalls at multiples of ~8 ms when a core is taken away (measured). With native kernels (see
+    /// <see cref="Kernels"/>) these are the kernels' threads and libtorch keeps one.
     /// </summary>
     public int Threads { get; set; }
 

@@ -67,7 +67,18 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         {
             return [Median(iterations, action)];
         }
-        var times = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(iterations, [() => { use(null); action(); }, () => { use(native); action(); }]);
+        // Each as served: libtorch on every thread, or the native kernels with libtorch beside them on one.
+        var times = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(iterations,
+        [
+            () => { use(null); action(); },
+            () =>
+            {
+                use(native);
+                torch.set_num_threads(KernelChoice.TorchThreadsBesideNative);
+                action();
+                torch.set_num_threads(threads);
+            },
+        ]);
         use(null);
         return times;
     }

@@ -92,8 +92,13 @@ public sealed partial class EngineHost : IDisposable
             var threads = TorchThreads.Apply(_options.Threads);
             LogThreads(_logger, threads, _options.Threads);
             var model = LoadModel(dtype, device, progress);
-            model.TextDecoder.UseKernels(KernelChoice.Resolve(_options.Kernels, device, threads, out var kernels));
+            var native = KernelChoice.Resolve(_options.Kernels, device, threads, out var kernels);
+            model.TextDecoder.UseKernels(native);
             LogKernels(_logger, kernels, _options.Kernels, dtype == torch.ScalarType.BFloat16 ? "" : " (float32: libtorch runs every product)");
+            if (native is not null && dtype == torch.ScalarType.BFloat16)
+            {
+                LogTorchBesideNative(_logger, TorchThreads.Apply(KernelChoice.TorchThreadsBesideNative), native.Threads);
+            }
             runner = new TorchModelRunner(model, _options.MaxRunning, _options.MaxSequenceTokens, (duration, batch) =>
             {
                 Interlocked.Exchange(ref _liveTensors, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
@@ -190,6 +195,9 @@ public sealed partial class EngineHost : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "libtorch intra-op threads: {Threads} (Decoder:Threads = {Requested}; 0 = the CPUs this process may use)")]
     private static partial void LogThreads(ILogger logger, int threads, int requested);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "libtorch intra-op threads now {Threads}: the native kernels run the products on {KernelThreads} threads (see KernelChoice.TorchThreadsBesideNative)")]
+    private static partial void LogTorchBesideNative(ILogger logger, int threads, int kernelThreads);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Decoder kernels: {Kernels} (Decoder:Kernels = {Requested}){Float32}")]
     private static partial void LogKernels(ILogger logger, string kernels, string requested, string float32);

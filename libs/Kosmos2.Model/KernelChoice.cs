@@ -12,6 +12,15 @@ namespace Kosmos2.Model;
 /// </summary>
 public static class KernelChoice
 {
+    /// <summary>
+    /// libtorch intra-op threads to keep beside the native kernels: 1. What libtorch still runs then (layer norms,
+    /// GELU, residual adds, cache writes) is per-row and small, and its OpenMP threads otherwise spin and meet at
+    /// barriers on the same cores the kernels use: on the shared 2-core machine (load average 17–34) a full-size bf16
+    /// decode step with libtorch at 2 threads took 731 / 4,029 / 4,276 ms at batch 1 / 4 / 16, at 1 thread
+    /// 413 / 616 / 853 ms (interleaved in one run).
+    /// </summary>
+    public const int TorchThreadsBesideNative = 1;
+
     /// <summary>The kernels to use, or null for libtorch; <paramref name="description"/> says which and why (for the log).</summary>
     public static Bf16Kernels? Resolve(string setting, Device device, int threads, out string description)
     {
