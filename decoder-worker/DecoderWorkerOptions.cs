@@ -26,9 +26,17 @@ public sealed class DecoderWorkerOptions
     /// <summary>
     /// Intra-op threads of libtorch; 0 = one per CPU this process may use (the container's CPU limit counts, see
     /// <see cref="Kosmos2.Model.TorchThreads"/>). Lower it when other processes share the cores: a 2-thread bf16
-    /// product stalls at multiples of ~8 ms when a core is taken away (measured).
+    /// product stalls at multiples of ~8 ms when a core is taken away (measured). With native kernels (see
+    /// <see cref="Kernels"/>) these are the kernels' threads and libtorch keeps one.
     /// </summary>
     public int Threads { get; set; }
+
+    /// <summary>
+    /// Who runs the bf16 products and attention: <c>native</c> (Kosmos2.Kernels: batch-invariant, a sequence's tokens do not
+    /// change with the load), <c>torch</c> (libtorch), or <c>auto</c> = native where the CPU has AVX512-BF16. CUDA always
+    /// takes torch; float32 is unaffected. See <see cref="Kosmos2.Model.KernelChoice"/>.
+    /// </summary>
+    public string Kernels { get; set; } = "auto";
 
     /// <summary>Most sequences decoded together (= KV slots, preallocated at warm-up).</summary>
     public int MaxRunning { get; set; } = 16;

@@ -7,7 +7,9 @@ using static TorchSharp.torch;
 // Full-size Kosmos-2 with seeded random weights (no download): vision encode, 71-token prefill, decode steps at
 // batch 1/4/16 with ~70 tokens of context, at batch 16 with mixed lengths in three cache layouts, a step that admits a
 // request as one forward vs two, in bfloat16 and float32, plus the memory read bandwidth and the batch-1
-// weight-streaming floor. Medians over several iterations; the last lines are "name: value unit".
+// weight-streaming floor. bf16 runs libtorch and the native kernels (Kosmos2.Kernels) side by side, interleaved; the
+// native kernels' GEMM peak gives batch 16 its compute floor. Medians over several iterations; the last lines are
+// "name: value unit".
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var threads = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
 var only = args.Length > 1 ? args[1] : "bf16,f32";
@@ -27,13 +29,32 @@ if (only == "grounding")
     results.ForEach(r => Console.WriteLine($"{r.Name}: {r.Value:F2} {r.Unit}"));
     return;
 }
+if (only == "kernels")
+{
+    Kosmos2.Benchmarks.KernelBenchmarks.Products(threads);
+    return;
+}
 if (only.StartsWith("micro", StringComparison.Ordinal))
 {
     Kosmos2.Benchmarks.MicroBenchmarks.Run(only);
     return;
 }
-var bandwidth = Bandwidth();
+// libtorch 2.10's sum does not reach this machine's read bandwidth (31 vs ~50 GB/s measured): take the better of it
+// and a plain vectorised read over all threads, so the decode floor is not too generous.
+var torchBandwidth = Bandwidth();
+var ownBandwidth = Kosmos2.Benchmarks.KernelBenchmarks.ReadBandwidth(threads);
+Report("memory_read_bandwidth_torch_sum_gbps", torchBandwidth, "GB/s");
+Report("memory_read_bandwidth_vector_read_gbps", ownBandwidth, "GB/s");
+var bandwidth = Math.Max(torchBandwidth, ownBandwidth);
 Report("memory_read_bandwidth_gbps", bandwidth, "GB/s");
+var native = KernelChoice.Resolve("auto", torch.CPU, threads, out var kernelsDescription);
+Console.WriteLine($"kernels: {kernelsDescription}");
+var gemmPeak = double.NaN;
+if (native is not null)
+{
+    gemmPeak = Kosmos2.Benchmarks.KernelBenchmarks.GemmPeak(native, Console.WriteLine);
+    Report("gemm_bf16_peak_gflops", gemmPeak, "GFLOP/s");
+}
 
 foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float32 : ScalarType.BFloat16))
 {
@@ -45,16 +66,48 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
 
     using var noGrad = torch.no_grad();
     using var pixels = torch.randn(1, 3, 224, 224, generator: new Generator(7));
-    var vision = Median(5, () => { using var s = NewDisposeScope(); model.EncodeImages(pixels); });
-    Report($"vision_encode_{tag}_ms", vision, "ms");
+    // bf16 with native kernels available: every timing below runs libtorch and native interleaved ([0] torch, [1] native).
+    var sideBySide = dtype == ScalarType.BFloat16 && native is not null;
+    double[] Timed(int iterations, Action action, Action<Kosmos2.Kernels.Bf16Kernels?> use)
+    {
+        if (!sideBySide)
+        {
+            return [Median(iterations, action)];
+        }
+        // Each as served: libtorch on every thread, or the native kernels with libtorch beside them on one.
+        var times = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(iterations,
+        [
+            () => { use(null); action(); },
+            () =>
+            {
+                use(native);
+                torch.set_num_threads(KernelChoice.TorchThreadsBesideNative);
+                action();
+                torch.set_num_threads(threads);
+            },
+        ]);
+        use(null);
+        return times;
+    }
+    void ReportPair(string name, double[] times)
+    {
+        Report($"{name}_ms", times[0], "ms");
+        if (times.Length > 1)
+        {
+            Report($"{name}_native_ms", times[1], "ms");
+            Report($"{name}_torch_over_native", times[0] / times[1], "x");
+        }
+    }
+    var vision = Timed(5, () => { using var s = NewDisposeScope(); model.EncodeImages(pixels); }, model.UseVisionKernels);
+    ReportPair($"vision_encode_{tag}", vision);
 
     using var image = model.EncodeImages(pixels).DetachFromDisposeScope();
     long[] prompt = [0, 64003, .. Enumerable.Range(4, 64).Select(i => (long)i), 64004, 64012, 712, 1648, 9]; // 71 tokens
     const int Slots = 48;
     using var cache = model.CreateKvCache(Slots, 208);
     Console.WriteLine($"[{tag}] prefill of {prompt.Length} tokens…");
-    var prefill = Median(5, () => { using var s = NewDisposeScope(); model.Prefill(cache, 0, prompt, 0, image); });
-    Report($"prefill71_{tag}_ms", prefill, "ms");
+    var prefill = Timed(5, () => { using var s = NewDisposeScope(); model.Prefill(cache, 0, prompt, 0, image); }, model.TextDecoder.UseKernels);
+    ReportPair($"prefill71_{tag}", prefill);
     for (var layer = 0; layer < cache.Layers; layer++)
     {
         var (k, v) = cache.Layer(layer);
@@ -70,17 +123,25 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         var slots = Enumerable.Range(0, batch).ToArray();
         var tokens = Enumerable.Repeat(712L, batch).ToArray();
         var positions = Enumerable.Repeat(prompt.Length, batch).ToArray(); // rewrites index 71: constant ~72-token context
-        var step = Median(11, () => { using var s = NewDisposeScope(); model.DecodeStep(cache, slots, tokens, positions); });
-        Report($"decode_b{batch}_{tag}_ms", step, "ms");
+        var steps = Timed(11, () => { using var s = NewDisposeScope(); model.DecodeStep(cache, slots, tokens, positions); }, model.TextDecoder.UseKernels);
+        ReportPair($"decode_b{batch}_{tag}", steps);
+        var step = steps[^1]; // the best kernels this machine has
+        // Weights streamed per step: every text parameter once (lm_head is embed_tokens: count it once; the fused
+        // q/k/v parameters are [D, D] views of one [3D, D] tensor, so by name they add up to it exactly once).
+        var textParameters = model.TextDecoder.named_parameters().Where(p => p.name != "lm_head.weight").Sum(p => p.parameter.NumberOfElements);
         if (batch == 1 && dtype == ScalarType.BFloat16)
         {
-            // Weights streamed per step: every text parameter once (lm_head is embed_tokens: count it once; the fused
-            // q/k/v parameters are [D, D] views of one [3D, D] tensor, so by name they add up to it exactly once).
-            var textBytes = model.TextDecoder.named_parameters().Where(p => p.name != "lm_head.weight")
-                .Sum(p => p.parameter.NumberOfElements * p.parameter.ElementSize);
-            var floor = textBytes / (bandwidth * 1e9) * 1e3;
+            var floor = textParameters * 2 / (bandwidth * 1e9) * 1e3;
             Report("decode_b1_floor_ms", floor, "ms");
             Report("decode_b1_over_floor_ratio", step / floor, "x");
+            Report("decode_b1_torch_over_floor_ratio", steps[0] / floor, "x");
+        }
+        if (batch == 16 && sideBySide)
+        {
+            // Two flops per parameter per row at the native kernels' measured peak.
+            var computeFloor = 2.0 * textParameters * batch / (gemmPeak * 1e9) * 1e3;
+            Report("decode_b16_compute_floor_ms", computeFloor, "ms");
+            Report("decode_b16_over_compute_floor_ratio", step / computeFloor, "x");
         }
     }
     {

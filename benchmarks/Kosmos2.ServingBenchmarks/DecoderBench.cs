@@ -3,6 +3,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Model;
+using Kosmos2.Testing;
 using DecoderClient = Kosmos2.Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient;
 
 namespace Kosmos2.ServingBenchmarks;
@@ -11,9 +12,10 @@ namespace Kosmos2.ServingBenchmarks;
 internal sealed record StreamTrace(double SubmitS, double FirstTokenS, double EndS, IReadOnlyList<(double At, int Count)> Arrivals, int Tokens, double QueueMs);
 
 /// <summary>
-/// `decoder`: one decoder worker, full-size architecture, random bf16 weights. Aggregate tokens/s at 1, 4 and 16
-/// concurrent streams (ignore_eos, fixed lengths), then a mixed workload (staggered arrivals, lengths 8–128) under the
-/// worker's continuous batching versus static batches of 16 emulated by the client.
+/// `decoder`: one decoder worker per Decoder:Kernels setting (native and torch by default, both loaded, rounds
+/// alternating between them), full-size architecture, random bf16 weights. Aggregate tokens/s at 1, 4 and 16
+/// concurrent streams (ignore_eos, fixed lengths) and native ÷ torch per round, then a mixed workload (staggered
+/// arrivals, lengths 8–128) on the first worker under continuous batching versus static batches of 16 emulated by the client.
 /// </summary>
 internal static class DecoderBench
 {
@@ -25,61 +27,100 @@ internal static class DecoderBench
         var mixedGapMs = options.Int("mixed-gap-ms", 250);
         var seed = options.Int("seed", 42);
         var levels = options.String("streams", "1,4,16").Split(',').Select(int.Parse).ToArray();
+        var kernels = options.String("kernels", "native,torch").Split(',');
+        var maxSequenceTokens = options.Int("max-sequence-tokens", 1024);
         var config = Kosmos2Config.Default;
         Progress.Log($"sizing: {string.Join('/', levels)} streams × {tokens} new tokens × {reps} reps; mixed {mixedRequests} requests, 8–128 new tokens, "
             + $"mean gap {mixedGapMs} ms, seed {seed}; prompts of {SyntheticPrompt.Length} tokens (64 image positions)");
 
-        await using var worker = Services.Start("decoder-worker", "decoder-worker", "Kosmos2.DecoderWorker", new()
-        {
-            ["Decoder__RandomInit"] = "default",
-            ["Decoder__DType"] = "bfloat16",
-            ["Decoder__Device"] = "cpu",
-        });
-        await Services.WaitAsync(worker);
-        var client = new DecoderClient(worker.Channel);
-        var info = await client.GetInfoAsync(new DecoderInfoRequest());
-        Progress.Log($"worker: {info.Model.ModelId} {info.Model.Dtype} on {info.Model.Device}, max_running {info.MaxRunning}, KV {info.KvSlotsTotal} slots × {info.MaxSequenceTokens} tokens, resident {info.ResidentBytes / 1e9:F1} GB");
+        // One worker per kernel setting, started one after the other (each holds ~3 GB of weights plus its KV pool).
+        var workers = new List<ServiceProcess>();
+        var clients = new Dictionary<string, DecoderClient>();
         var prompt = SyntheticPrompt.Create(config.Text.VocabSize, config.Text.EmbedDim, seed);
+        DecoderInfo info = null!;
+        try
+        {
+            foreach (var kernel in kernels)
+            {
+                var worker = Services.Start($"decoder-worker-{kernel}", "decoder-worker", "Kosmos2.DecoderWorker", new()
+                {
+                    ["Decoder__RandomInit"] = "default",
+                    ["Decoder__DType"] = "bfloat16",
+                    ["Decoder__Device"] = "cpu",
+                    ["Decoder__Kernels"] = kernel,
+                    ["Decoder__MaxSequenceTokens"] = maxSequenceTokens.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                });
+                workers.Add(worker);
+                await Services.WaitAsync(worker);
+                clients[kernel] = new DecoderClient(worker.Channel);
+                info = await clients[kernel].GetInfoAsync(new DecoderInfoRequest());
+                Progress.Log($"worker ({kernel} kernels): {info.Model.ModelId} {info.Model.Dtype} on {info.Model.Device}, max_running {info.MaxRunning}, KV {info.KvSlotsTotal} slots × {info.MaxSequenceTokens} tokens, resident {info.ResidentBytes / 1e9:F1} GB");
+                // Warm-up: the gRPC connection and one short request (the worker warmed its own model already).
+                await RunStreamAsync(clients[kernel], prompt.Request(4, ignoreEos: true), Stopwatch.StartNew());
+            }
+            await MeasureAsync(clients, kernels, levels, tokens, reps, prompt, figures);
+            if (mixedRequests > 0)
+            {
+                await MixedAsync(clients[kernels[0]], prompt, mixedRequests, mixedGapMs, seed, (int)info.MaxRunning, options.Int("mixed-reps", 1), figures);
+            }
+        }
+        finally
+        {
+            foreach (var worker in workers)
+            {
+                await worker.DisposeAsync();
+            }
+        }
+    }
 
-        // Warm-up: the gRPC connection and one short request (the worker warmed its own model already).
-        await RunStreamAsync(client, prompt.Request(4, ignoreEos: true), Stopwatch.StartNew());
-
-        // Levels interleaved within each round (1, 4, 16, 1, 4, 16, …) and ratios taken per round: the machine's load
-        // swings over minutes, so only measurements next to each other compare.
-        var steady = levels.ToDictionary(l => l, _ => new List<double>());
-        var endToEnd = levels.ToDictionary(l => l, _ => new List<double>());
+    /// <summary>
+    /// Rounds of every kernel setting × every level (native 1, 4, 16, torch 1, 4, 16, …), ratios taken per round: the
+    /// machine's load swings over minutes, so only measurements next to each other compare.
+    /// </summary>
+    private static async Task MeasureAsync(Dictionary<string, DecoderClient> clients, string[] kernels, int[] levels, int tokens, int reps,
+        SyntheticPrompt prompt, Figures figures)
+    {
+        var steady = kernels.ToDictionary(k => k, _ => levels.ToDictionary(l => l, _ => new List<double>()));
+        var endToEnd = kernels.ToDictionary(k => k, _ => levels.ToDictionary(l => l, _ => new List<double>()));
         for (var rep = 0; rep < reps; rep++)
         {
-            foreach (var streams in levels)
+            foreach (var (kernel, streams) in kernels.SelectMany(k => levels.Select(l => (k, l))))
             {
+                var client = clients[kernel];
                 var clock = Stopwatch.StartNew();
                 var traces = await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => RunStreamAsync(client, prompt.Request(tokens, ignoreEos: true), clock)));
                 var total = traces.Sum(t => t.Tokens);
                 var e2e = total / traces.Max(t => t.EndS);
                 var decode = SteadyDecodeRate(traces);
-                endToEnd[streams].Add(e2e);
-                steady[streams].Add(decode);
-                Progress.Log($"round {rep + 1}/{reps}, {streams,2} streams: {total} tokens in {traces.Max(t => t.EndS):F1} s = {e2e:F2} tok/s end to end, "
+                endToEnd[kernel][streams].Add(e2e);
+                steady[kernel][streams].Add(decode);
+                Progress.Log($"round {rep + 1}/{reps}, {kernel,-6} {streams,2} streams: {total} tokens in {traces.Max(t => t.EndS):F1} s = {e2e:F2} tok/s end to end, "
                     + $"{decode:F2} tok/s while all {streams} decode (step ≈ {streams / decode * 1000:F0} ms); load {LoadAverage.Now()}");
             }
         }
-        foreach (var streams in levels)
+        foreach (var kernel in kernels)
         {
-            figures.Add($"decode_tokens_per_s_{streams}_streams", Stats.Median(steady[streams]), "tok/s");
-            figures.Add($"e2e_tokens_per_s_{streams}_streams", Stats.Median(endToEnd[streams]), "tok/s");
-        }
-        if (levels.Contains(1))
-        {
-            foreach (var streams in levels.Where(s => s > 1))
+            foreach (var streams in levels)
             {
-                figures.Add($"decode_speedup_{streams}_vs_1_streams", Stats.Median(steady[streams].Zip(steady[1], (n, one) => n / one)), "x (median of per-round ratios)");
-                figures.Add($"e2e_speedup_{streams}_vs_1_streams", Stats.Median(endToEnd[streams].Zip(endToEnd[1], (n, one) => n / one)), "x (median of per-round ratios)");
+                figures.Add($"decode_tokens_per_s_{streams}_streams_{kernel}", Stats.Median(steady[kernel][streams]), "tok/s");
+                figures.Add($"e2e_tokens_per_s_{streams}_streams_{kernel}", Stats.Median(endToEnd[kernel][streams]), "tok/s");
+            }
+            if (levels.Contains(1))
+            {
+                foreach (var streams in levels.Where(s => s > 1))
+                {
+                    figures.Add($"decode_speedup_{streams}_vs_1_streams_{kernel}", Stats.Median(steady[kernel][streams].Zip(steady[kernel][1], (n, one) => n / one)), "x (median of per-round ratios)");
+                    figures.Add($"e2e_speedup_{streams}_vs_1_streams_{kernel}", Stats.Median(endToEnd[kernel][streams].Zip(endToEnd[kernel][1], (n, one) => n / one)), "x (median of per-round ratios)");
+                }
             }
         }
-
-        if (mixedRequests > 0)
+        foreach (var other in kernels.Skip(1))
         {
-            await MixedAsync(client, prompt, mixedRequests, mixedGapMs, seed, (int)info.MaxRunning, options.Int("mixed-reps", 1), figures);
+            foreach (var streams in levels)
+            {
+                figures.Add($"decode_{kernels[0]}_over_{other}_{streams}_streams", Stats.Median(steady[kernels[0]][streams].Zip(steady[other][streams], (a, b) => a / b)), "x (median of per-round ratios)");
+                figures.Add($"e2e_{kernels[0]}_over_{other}_{streams}_streams", Stats.Median(endToEnd[kernels[0]][streams].Zip(endToEnd[other][streams], (a, b) => a / b)), "x (median of per-round ratios)");
+            }
         }
     }
 

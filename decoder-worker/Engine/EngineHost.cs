@@ -92,8 +92,16 @@ public sealed partial class EngineHost : IDisposable
             var watch = Stopwatch.StartNew();
             var dtype = _options.DType.Trim().ToLowerInvariant() is "float32" or "fp32" ? torch.ScalarType.Float32 : torch.ScalarType.BFloat16;
             var device = Kosmos2Checkpoint.ChooseDevice(_options.Device);
-            LogThreads(_logger, TorchThreads.Apply(_options.Threads), _options.Threads);
+            var threads = TorchThreads.Apply(_options.Threads);
+            LogThreads(_logger, threads, _options.Threads);
             var model = LoadModel(dtype, device, progress);
+            var native = KernelChoice.Resolve(_options.Kernels, device, threads, out var kernels);
+            model.TextDecoder.UseKernels(native);
+            LogKernels(_logger, kernels, _options.Kernels, dtype == torch.ScalarType.BFloat16 ? "" : " (float32: libtorch runs every product)");
+            if (native is not null && dtype == torch.ScalarType.BFloat16)
+            {
+                LogTorchBesideNative(_logger, TorchThreads.Apply(KernelChoice.TorchThreadsBesideNative), native.Threads);
+            }
             runner = new TorchModelRunner(model, _options.MaxRunning, _options.MaxSequenceTokens, (duration, batch) =>
             {
                 Interlocked.Exchange(ref _liveTensors, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
@@ -190,6 +198,12 @@ public sealed partial class EngineHost : IDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "libtorch intra-op threads: {Threads} (Decoder:Threads = {Requested}; 0 = the CPUs this process may use)")]
     private static partial void LogThreads(ILogger logger, int threads, int requested);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "libtorch intra-op threads now {Threads}: the native kernels run the products on {KernelThreads} threads (see KernelChoice.TorchThreadsBesideNative)")]
+    private static partial void LogTorchBesideNative(ILogger logger, int threads, int kernelThreads);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Decoder kernels: {Kernels} (Decoder:Kernels = {Requested}){Float32}")]
+    private static partial void LogKernels(ILogger logger, string kernels, string requested, string float32);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Decoder loaded in {Seconds:F1} s; KV pool {KvMiB:F0} MiB = {Slots} slots × {Tokens} tokens")]
     private static partial void LogLoaded(ILogger logger, double seconds, double kvMiB, int slots, int tokens);

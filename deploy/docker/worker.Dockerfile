@@ -15,6 +15,10 @@ FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 ARG SERVICE
 ARG BACKEND
 WORKDIR /src
+# gcc: libs/Kosmos2.Kernels compiles its C kernels (libk2kernels.so, glibc only) during the build.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN --mount=type=cache,id=nuget,target=/root/.nuget/packages \
     case "$SERVICE" in \

@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using Kosmos2.Model.Loading;
 using Kosmos2.Model.Text;
 using TorchSharp;
@@ -123,6 +124,26 @@ public sealed class Kosmos2Model : IDisposable
         var normed = Module.VisionModel.Model.PostLayerNorm(lastHiddenState).to(ScalarType.Float32);
         var features = nn.functional.normalize(normed, p: 2.0, dim: -1, eps: 1e-12);
         return features.to(DType).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Runs the vision encoder's bf16 products on <paramref name="kernels"/> (null: libtorch); its attention stays on
+    /// libtorch. The decoder's choice is <see cref="Kosmos2TextForCausalLM.UseKernels"/>.
+    /// </summary>
+    public void UseVisionKernels(Bf16Kernels? kernels)
+    {
+        foreach (var module in Module.VisionModel.modules())
+        {
+            switch (module)
+            {
+                case Vision.Kosmos2VisionAttention attention:
+                    attention.Kernels = kernels;
+                    break;
+                case Vision.Kosmos2VisionMLP mlp:
+                    mlp.Kernels = kernels;
+                    break;
+            }
+        }
     }
 
     public void Dispose() => Module.Dispose();

@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -37,9 +38,15 @@ internal static class Kosmos2Ops
     /// ([2048, 8192] fc2) is the other way round (linear 1.37 ms, mv 1.73 ms), as is m ≥ 71 (a tie), so those keep
     /// <c>linear</c>. float32 keeps <c>linear</c> too: there mv ties (22 GB/s at 1 thread, [6144, 2048]) and addmm loses at
     /// m = 4 (4.7 → 6.1 ms) while winning at m = 16 (10.1 → 7.2 ms) — no rule worth the risk for a non-serving dtype.
+    /// With <paramref name="kernels"/> (Decoder:Kernels = native) a bf16 CPU product goes to <see cref="Bf16Kernels"/>
+    /// instead: batch-invariant, and one weight read for all rows at any row count.
     /// </summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Bf16Kernels? kernels = null)
     {
+        if (kernels is not null && NativeOps.Takes(x, weight))
+        {
+            return NativeOps.Linear(kernels, x, weight, bias);
+        }
         var outFeatures = weight.shape[0];
         var inFeatures = weight.shape[1];
         var rows = x.NumberOfElements / inFeatures;

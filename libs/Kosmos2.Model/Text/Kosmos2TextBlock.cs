@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -36,11 +37,19 @@ public sealed class Kosmos2TextBlock : nn.Module
     /// <summary>See <see cref="KosmosTextAttention.FuseQkv"/>.</summary>
     internal void FuseQkv() => _selfAttn.FuseQkv();
 
+    /// <summary>Native bf16 kernels for this block's products and attention (null: libtorch).</summary>
+    internal void UseKernels(Bf16Kernels? kernels)
+    {
+        _selfAttn.Kernels = kernels;
+        _ffn.Kernels = kernels;
+    }
+
     /// <summary>[B, T, D] or [1, N, D] → same shape, reading and writing layer <paramref name="layer"/> of the cache (see <see cref="KosmosTextAttention.ForwardCached"/>).</summary>
-    internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks)
+    internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks,
+        bool nativeAttention = false)
     {
         using var scope = NewDisposeScope();
-        var h = hidden + _selfAttn.ForwardCached(Kosmos2Ops.LayerNorm(hidden, _selfAttnLayerNorm), cache, layer, batches, masks);
+        var h = hidden + _selfAttn.ForwardCached(Kosmos2Ops.LayerNorm(hidden, _selfAttnLayerNorm), cache, layer, batches, masks, nativeAttention);
         h = h + _ffn.forward(Kosmos2Ops.LayerNorm(h, _finalLayerNorm));
         return h.MoveToOuterDisposeScope();
     }

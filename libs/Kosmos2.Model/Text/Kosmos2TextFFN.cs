@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -26,11 +27,14 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Native bf16 kernels for fc1/fc2 (null: libtorch).</summary>
+    internal Bf16Kernels? Kernels { get; set; }
+
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.gelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias)); // exact erf GELU
+        var h = nn.functional.gelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels)); // exact erf GELU
         h = Kosmos2Ops.LayerNorm(h, _ffnLayernorm);
-        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias).MoveToOuterDisposeScope();
+        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -36,6 +37,15 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
 
     /// <summary><c>text_model.lm_head</c> (tied).</summary>
     public Linear LmHead => _lmHead;
+
+    /// <summary>Native bf16 kernels (<see cref="KernelChoice"/>), or null for libtorch.</summary>
+    public Bf16Kernels? Kernels => _model.Kernels;
+
+    /// <summary>
+    /// Runs bf16 products (q/k/v, out_proj, fc1, fc2, lm_head) and cached attention on <paramref name="kernels"/>
+    /// (null: libtorch). float32 and non-CPU tensors always take libtorch.
+    /// </summary>
+    public void UseKernels(Bf16Kernels? kernels) => _model.UseKernels(kernels);
 
     /// <summary>Points lm_head at embed_tokens' weight again (after the loader replaced it).</summary>
     internal void TieWeights() => _lmHead.weight = _model.EmbedTokens.weight!;
@@ -245,5 +255,8 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
     /// hidden [.., D] → float32 logits [.., V] through the tied lm_head ([65037, 2048], 266 MB in bf16: the largest
     /// single product of a decode step; <see cref="Kosmos2Ops.Linear"/> takes it as mv at batch 1).
     /// </summary>
-    private Tensor Logits(Tensor hidden) => Kosmos2Ops.Linear(hidden, _lmHead.weight!, null).to(ScalarType.Float32);
+    private Tensor Logits(Tensor hidden) =>
+        Kernels is not null && NativeOps.Takes(hidden, _lmHead.weight!)
+            ? NativeOps.Linear(Kernels, hidden, _lmHead.weight!, null, float32Out: true) // float32 straight from the accumulators
+            : Kosmos2Ops.Linear(hidden, _lmHead.weight!, null).to(ScalarType.Float32);
 }

@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -75,6 +76,18 @@ public sealed class Kosmos2TextTransformer : nn.Module
         }
     }
 
+    /// <summary>Native bf16 kernels for every block (null: libtorch).</summary>
+    internal Bf16Kernels? Kernels { get; private set; }
+
+    internal void UseKernels(Bf16Kernels? kernels)
+    {
+        Kernels = kernels;
+        foreach (var block in _layers)
+        {
+            block.UseKernels(kernels);
+        }
+    }
+
     /// <summary>
     /// Runs the blocks through the cache over x: [B, T, D] for one batch, or [1, N, D] holding several batches' tokens
     /// flattened in order (<see cref="DecoderBatch.TokenOffset"/>); records each slot's new length in the cache and
@@ -88,13 +101,15 @@ public sealed class Kosmos2TextTransformer : nn.Module
         {
             throw new ArgumentException("A key-padding mask needs a forward of exactly one batch.", nameof(keyPadding));
         }
-        var masks = batches.Select(batch => BuildMask(batch, keyPadding, x.dtype, x.device)).ToArray();
+        // Native attention reads each token's own keys (no mask); HF-style key padding keeps libtorch's masked SDPA.
+        var nativeAttention = Kernels is not null && keyPadding is null && NativeOps.Takes(x, x);
+        var masks = nativeAttention ? [] : batches.Select(batch => BuildMask(batch, keyPadding, x.dtype, x.device)).ToArray();
         var h = x;
         var layer = 0;
         foreach (var block in _layers)
         {
             hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
-            h = block.Forward(h, cache, layer++, batches, masks);
+            h = block.Forward(h, cache, layer++, batches, masks, nativeAttention);
         }
         foreach (var batch in batches)
         {

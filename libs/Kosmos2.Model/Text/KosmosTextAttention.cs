@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -32,6 +33,9 @@ public sealed class KosmosTextAttention : nn.Module
     private Tensor? _qkvWeight; // [3D, D] once fused: q/k/v weights are row views into it
     private Tensor? _qkvBias; // [3D]
 
+    /// <summary>Native bf16 kernels for the products and attention (null: libtorch). Set by <see cref="Kosmos2TextForCausalLM.UseKernels"/>.</summary>
+    internal Bf16Kernels? Kernels { get; set; }
+
     public KosmosTextAttention(int embedDim, int heads, double layerNormEps, bool addInnerAttnLayerNorm, Device? device, ScalarType? dtype)
         : base(nameof(KosmosTextAttention))
     {
@@ -60,14 +64,20 @@ public sealed class KosmosTextAttention : nn.Module
     /// ([B, T, D] for one batch, [1, N, D] for several, flattened in batch order); per batch, its new keys/values are
     /// written into the cache in place (never concatenated), then each row attends to its slot's keys [0, L) under the
     /// batch's mask from <paramref name="masks"/> ([A, 1, T, L], A = <see cref="DecoderBatch.AttentionRows"/>; null =
-    /// everything visible).
+    /// everything visible). With <paramref name="nativeAttention"/> (no masks then) each token attends to its own
+    /// slot's keys [0, its position] through <see cref="Kernels"/>, in key order, reading no padded key.
     /// </summary>
-    internal Tensor ForwardCached(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks)
+    internal Tensor ForwardCached(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks,
+        bool nativeAttention = false)
     {
         using var scope = NewDisposeScope();
         var qkv = _qkvWeight is not null && _qkvBias is not null
-            ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias)
+            ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias, Kernels)
             : torch.cat([_qProj.forward(hidden), _kProj.forward(hidden), _vProj.forward(hidden)], -1); // [B, T, 3D] or [1, N, 3D]
+        if (nativeAttention && Kernels is not null)
+        {
+            return Finish(NativeAttention(qkv, cache, layer, batches).view(hidden.shape)).MoveToOuterDisposeScope();
+        }
         var merged = new Tensor[batches.Count];
         for (var i = 0; i < batches.Count; i++)
         {
@@ -84,6 +94,29 @@ public sealed class KosmosTextAttention : nn.Module
         }
         var all = merged.Length == 1 ? merged[0] : torch.cat(merged.Select(m => m.reshape(-1, m.shape[^1])).ToArray(), 0);
         return Finish(all.view(hidden.shape)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Writes every batch's new keys/values, then attends per token over its own keys (native kernels) → [N, D].</summary>
+    private Tensor NativeAttention(Tensor qkv, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches)
+    {
+        var flat = qkv.reshape(-1, qkv.shape[^1]); // [N, 3D]
+        var slots = new List<int>();
+        var lengths = new List<int>();
+        foreach (var batch in batches)
+        {
+            var parts = flat.narrow(0, batch.TokenOffset, batch.Tokens).view(batch.Count, batch.NewTokens, -1).chunk(3, -1);
+            cache.Write(layer, batch, Kosmos2Ops.SplitHeads(parts[1], _heads), Kosmos2Ops.SplitHeads(parts[2], _heads));
+            for (var b = 0; b < batch.Count; b++)
+            {
+                for (var t = 0; t < batch.NewTokens; t++)
+                {
+                    slots.Add((int)batch.Slots[b]);
+                    lengths.Add((int)batch.Starts[b] + t + 1);
+                }
+            }
+        }
+        var (keys, values) = cache.Layer(layer);
+        return NativeOps.Attention(Kernels!, flat, keys, values, _heads, [.. slots], [.. lengths]);
     }
 
     /// <summary>
@@ -118,7 +151,7 @@ public sealed class KosmosTextAttention : nn.Module
         {
             merged = Kosmos2Ops.LayerNorm(merged, _innerAttnLn);
         }
-        return Kosmos2Ops.Linear(merged, _outProj.weight!, _outProj.bias);
+        return Kosmos2Ops.Linear(merged, _outProj.weight!, _outProj.bias, Kernels);
     }
 
     protected override void Dispose(bool disposing)

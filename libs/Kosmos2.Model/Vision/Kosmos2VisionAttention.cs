@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -35,13 +36,16 @@ public sealed class Kosmos2VisionAttention : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>[B, 257, Dv] → [B, 257, Dv].</summary>
+    /// <summary>Native bf16 kernels for the projections (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>.</summary>
+    internal Bf16Kernels? Kernels { get; set; }
+
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var q = Kosmos2Ops.SplitHeads(_qProj.forward(hidden), _heads);
-        var k = Kosmos2Ops.SplitHeads(_kProj.forward(hidden), _heads);
-        var v = Kosmos2Ops.SplitHeads(_vProj.forward(hidden), _heads);
+        var q = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _qProj.weight!, _qProj.bias, Kernels), _heads);
+        var k = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _kProj.weight!, _kProj.bias, Kernels), _heads);
+        var v = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _vProj.weight!, _vProj.bias, Kernels), _heads);
         var a = Kosmos2Ops.MergeHeads(Kosmos2Ops.Attention(q, k, v, null));
-        return _outProj.forward(a).MoveToOuterDisposeScope();
+        return Kosmos2Ops.Linear(a, _outProj.weight!, _outProj.bias, Kernels).MoveToOuterDisposeScope();
     }
 }

@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
@@ -22,9 +23,13 @@ public sealed class Kosmos2VisionMLP : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Native bf16 kernels for fc1/fc2 (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>.</summary>
+    internal Bf16Kernels? Kernels { get; set; }
+
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        return _fc2.forward(Kosmos2Ops.QuickGelu(_fc1.forward(hidden))).MoveToOuterDisposeScope();
+        var h = Kosmos2Ops.QuickGelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels));
+        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels).MoveToOuterDisposeScope();
     }
 }

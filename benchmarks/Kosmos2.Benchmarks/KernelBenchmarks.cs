@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using Kosmos2.Kernels;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Kosmos2.Benchmarks;
+
+/// <summary>The machine's limits as the native kernels see them: streaming read bandwidth and bf16 product peak.</summary>
+internal static unsafe class KernelBenchmarks
+{
+    /// <summary>
+    /// GB/s of a vectorised read-and-add over 1 GiB split across <paramref name="threads"/> threads (4 independent
+    /// 512-bit accumulators each, so the loop waits on memory, not on adds). Median of 5.
+    /// </summary>
+    public static double ReadBandwidth(int threads)
+    {
+        const long Bytes = 1L << 30;
+        var data = (float*)NativeMemory.AlignedAlloc((nuint)Bytes, 64);
+        try
+        {
+            var count = Bytes / sizeof(float);
+            new Span<byte>(data, (int)Bytes).Fill(1); // touch every page before timing
+            var sink = 0f;
+            var ms = MicroBenchmarks.Median(5, () =>
+            {
+                var partial = new float[threads];
+                Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
+                {
+                    var from = count * t / threads / 64 * 64;
+                    var to = t == threads - 1 ? count : count * (t + 1) / threads / 64 * 64;
+                    Vector512<float> a = default, b = default, c = default, d = default;
+                    for (var i = from; i < to; i += 64)
+                    {
+                        a += Vector512.LoadAligned(data + i);
+                        b += Vector512.LoadAligned(data + i + 16);
+                        c += Vector512.LoadAligned(data + i + 32);
+                        d += Vector512.LoadAligned(data + i + 48);
+                    }
+                    partial[t] = Vector512.Sum(a + b + c + d);
+                });
+                sink += partial.Sum();
+            });
+            GC.KeepAlive(sink);
+            return Bytes / (ms / 1e3) / 1e9;
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(data);
+        }
+    }
+
+    /// <summary>Best GFLOP/s of <paramref name="kernels"/> over the decoder's prompt-chunk products (128 rows). Median of 5 per shape.</summary>
+    public static double GemmPeak(Bf16Kernels kernels, Action<string> log)
+    {
+        var best = 0.0;
+        foreach (var (n, k) in new[] { (6144, 2048), (8192, 2048), (2048, 8192) })
+        {
+            const int Rows = 128;
+            var random = new Random(n + k);
+            var x = RandomBf16(random, Rows * k);
+            var w = RandomBf16(random, n * k);
+            var bias = RandomBf16(random, n);
+            var y = new ushort[Rows * n];
+            var ms = MicroBenchmarks.Median(5, () => kernels.Linear(x, Rows, w, n, bias, y));
+            var gflops = 2.0 * Rows * n * k / (ms / 1e3) / 1e9;
+            log($"gemm bf16 {Rows}x{n}x{k}: {ms:F2} ms, {gflops:F0} GFLOP/s ({kernels})");
+            best = Math.Max(best, gflops);
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// `kernels`: each decoder product shape at decode and prompt-chunk row counts, libtorch (linear, and mv at one row)
+    /// against the native kernels over the same bf16 tensors, interleaved; GB/s of weight streamed and GFLOP/s.
+    /// </summary>
+    public static void Products(int threads)
+    {
+        var native = Bf16Kernels.Best(threads);
+        Console.WriteLine($"native: {native}; torch threads {torch.get_num_threads()}");
+        foreach (var (n, k) in new[] { (6144, 2048), (2048, 2048), (8192, 2048), (2048, 8192), (65037, 2048) })
+        {
+            using var w = torch.randn(n, k).to(ScalarType.BFloat16);
+            foreach (var rows in new[] { 1, 4, 16, 71, 128 })
+            {
+                using var x = torch.randn(rows, k).to(ScalarType.BFloat16);
+                using var y = torch.empty(rows, n, ScalarType.BFloat16);
+                var wBits = new ushort[n * k];
+                var xBits = new ushort[rows * k];
+                var yBits = new ushort[rows * n];
+                w.bytes.CopyTo(MemoryMarshal.AsBytes(wBits.AsSpan()));
+                x.bytes.CopyTo(MemoryMarshal.AsBytes(xBits.AsSpan()));
+                var actions = new List<Action>
+                {
+                    () => { using var s = NewDisposeScope(); nn.functional.linear(x, w); },
+                    () => native.Linear(xBits, rows, wBits, n, [], yBits),
+                };
+                if (rows == 1)
+                {
+                    actions.Add(() => { using var s = NewDisposeScope(); torch.mv(w, x.reshape(k)); });
+                }
+                var times = MicroBenchmarks.Interleaved(rows == 1 ? 15 : 7, [.. actions]);
+                var gb = 2.0 * n * k / 1e9;
+                var gflop = 2.0 * rows * n * k / 1e9;
+                Console.WriteLine($"[{n,5} x {k,4}] rows {rows,3}: torch linear {times[0],7:F2} ms ({gb / times[0] * 1e3,5:F1} GB/s, {gflop / times[0] * 1e3,5:F0} GFLOP/s)"
+                    + $"  native {times[1],7:F2} ms ({gb / times[1] * 1e3,5:F1} GB/s, {gflop / times[1] * 1e3,5:F0} GFLOP/s)"
+                    + (rows == 1 ? $"  torch mv {times[2],7:F2} ms" : "") + $"  linear/native {times[0] / times[1]:F2}x");
+            }
+        }
+    }
+
+    private static ushort[] RandomBf16(Random random, int count)
+    {
+        var values = new ushort[count];
+        for (var i = 0; i < count; i++)
+        {
+            values[i] = (ushort)(BitConverter.SingleToInt32Bits((float)(random.NextDouble() - 0.5)) >> 16);
+        }
+        return values;
+    }
+}

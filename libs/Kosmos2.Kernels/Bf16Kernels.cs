@@ -1,0 +1,172 @@
+namespace Kosmos2.Kernels;
+
+/// <summary>
+/// bfloat16 products and attention with float32 accumulation, batch-invariant by construction: each output element
+/// is reduced over the input dimension in one fixed order (native/k2kernels.c), whatever the row count, the row's
+/// place, the instruction set chosen here or the thread count. Work is split across output features (products) or
+/// query tokens × heads (attention), never across a reduction. bf16 values are raw bits (<see cref="ushort"/>).
+/// </summary>
+public sealed unsafe class Bf16Kernels
+{
+    // Pieces per thread: small enough that a core taken away by another process costs a fraction of a piece
+    // (2-core machine shared with builds), large enough that a piece of a [2048, 2048] product is ≥ 64 features.
+    private const int PiecesPerThread = 4;
+    private const int MinFeaturesPerPiece = 48;
+
+    private static readonly Lazy<KernelIsa> BestIsaLazy = new(() => (KernelIsa)NativeMethods.BestIsa());
+
+    /// <param name="isa">Instruction set; must be one this CPU runs.</param>
+    /// <param name="threads">Threads to spread one call over; 0 = <see cref="Environment.ProcessorCount"/>.</param>
+    public Bf16Kernels(KernelIsa isa, int threads = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(threads);
+        if (isa == KernelIsa.Avx512Bf16 && BestIsa != KernelIsa.Avx512Bf16)
+        {
+            throw new PlatformNotSupportedException("This CPU has no AVX512-BF16; use KernelIsa.Portable.");
+        }
+        Isa = isa;
+        Threads = threads > 0 ? threads : Environment.ProcessorCount;
+    }
+
+    /// <summary>The fastest instruction set this CPU runs.</summary>
+    public static KernelIsa BestIsa => BestIsaLazy.Value;
+
+    /// <summary>Kernels on <see cref="BestIsa"/> over every CPU the process may use.</summary>
+    public static Bf16Kernels Best(int threads = 0) => new(BestIsa, threads);
+
+    public KernelIsa Isa { get; }
+
+    public int Threads { get; }
+
+    /// <summary>For logs: instruction set and threads.</summary>
+    public override string ToString() => $"{Isa} ({(Isa == KernelIsa.Avx512Bf16 ? "vdpbf16ps" : "portable C, same reduction order")}), {Threads} thread(s)";
+
+    /// <summary>
+    /// y[m, n] = Σ_k x[m, k]·w[n, k] (+ bias[n]) for m &lt; <paramref name="rows"/>, n &lt; <paramref name="outFeatures"/>;
+    /// x [rows, inFeatures] (row stride <paramref name="ldx"/>), w [outFeatures, inFeatures] contiguous, bias [outFeatures]
+    /// or null, y [rows, outFeatures] (row stride <paramref name="ldy"/>) in float32 or bf16 (rounded to nearest even once,
+    /// after the bias).
+    /// </summary>
+    public void Linear(ushort* x, int rows, long ldx, ushort* w, int outFeatures, int inFeatures, ushort* bias, void* y, long ldy, bool yFloat32)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(outFeatures);
+        ArgumentOutOfRangeException.ThrowIfNegative(inFeatures);
+        var isa = (int)Isa;
+        var f32 = yFloat32 ? 1 : 0;
+        var pieces = Math.Clamp(outFeatures / MinFeaturesPerPiece, 1, Threads * PiecesPerThread);
+        if (pieces == 1 || Threads == 1)
+        {
+            NativeMethods.LinearBf16(x, rows, ldx, w, inFeatures, inFeatures, bias, y, ldy, f32, 0, outFeatures, isa);
+            return;
+        }
+        // Piece boundaries on multiples of 6 (the micro-kernel's feature block) so no piece runs a narrow edge tile.
+        var blocks = (outFeatures + 5) / 6;
+        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = Threads }, p =>
+        {
+            var n0 = Math.Min(outFeatures, (int)((long)blocks * p / pieces) * 6);
+            var n1 = Math.Min(outFeatures, (int)((long)blocks * (p + 1) / pieces) * 6);
+            if (n1 > n0)
+            {
+                NativeMethods.LinearBf16(x, rows, ldx, w, inFeatures, inFeatures, bias, y, ldy, f32, n0, n1, isa);
+            }
+        });
+    }
+
+    /// <summary>Span form of <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/> with bf16 output.</summary>
+    public void Linear(ReadOnlySpan<ushort> x, int rows, ReadOnlySpan<ushort> weight, int outFeatures, ReadOnlySpan<ushort> bias, Span<ushort> y)
+    {
+        var inFeatures = CheckLinear(x.Length, rows, weight.Length, outFeatures, bias.Length, y.Length);
+        fixed (ushort* px = x, pw = weight, pb = bias, py = y)
+        {
+            Linear(px, rows, inFeatures, pw, outFeatures, inFeatures, bias.IsEmpty ? null : pb, py, outFeatures, yFloat32: false);
+        }
+    }
+
+    /// <summary>Span form with float32 output.</summary>
+    public void Linear(ReadOnlySpan<ushort> x, int rows, ReadOnlySpan<ushort> weight, int outFeatures, ReadOnlySpan<ushort> bias, Span<float> y)
+    {
+        var inFeatures = CheckLinear(x.Length, rows, weight.Length, outFeatures, bias.Length, y.Length);
+        fixed (ushort* px = x, pw = weight, pb = bias)
+        fixed (float* py = y)
+        {
+            Linear(px, rows, inFeatures, pw, outFeatures, inFeatures, bias.IsEmpty ? null : pb, py, outFeatures, yFloat32: true);
+        }
+    }
+
+    /// <summary>
+    /// Attention of one query per token over that token's own keys, per head: out[t, h] = softmax(scale·q[t, h]·K[s, h, j]ᵀ)
+    /// V[s, h, j] over j &lt; lengths[t], s = slots[t], keys visited in order j = 0, 1, …. q[t] at
+    /// <paramref name="q"/> + t·<paramref name="ldq"/> ([heads, headDim]); keys/values [slots, heads, maxLength, headDim]
+    /// (slot stride <paramref name="slotStride"/>, head stride <paramref name="headStride"/>); out[t] at
+    /// <paramref name="output"/> + t·<paramref name="ldo"/>. Reads nothing past a token's own length.
+    /// </summary>
+    public void Attention(ushort* q, long ldq, ushort* keys, ushort* values, long slotStride, long headStride, int heads, int headDim,
+        ReadOnlySpan<int> slots, ReadOnlySpan<int> lengths, float scale, ushort* output, long ldo)
+    {
+        if (slots.Length != lengths.Length)
+        {
+            throw new ArgumentException("One key length per query token.");
+        }
+        if (headDim > 256)
+        {
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "Head size over 256 is not supported.");
+        }
+        foreach (var length in lengths)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(lengths));
+        }
+        var tokens = slots.Length;
+        var slotArray = slots.ToArray();
+        var lengthArray = lengths.ToArray();
+        var isa = (int)Isa;
+        var items = tokens * heads;
+        var pieces = Math.Clamp(items, 1, Threads * PiecesPerThread);
+        void Run(int p)
+        {
+            var i0 = (int)((long)items * p / pieces);
+            var i1 = (int)((long)items * (p + 1) / pieces);
+            for (var i = i0; i < i1;)
+            {
+                var t = i / heads;
+                var h0 = i % heads;
+                var h1 = Math.Min(heads, h0 + (i1 - i));
+                var rc = NativeMethods.AttentionBf16(q + t * ldq, keys + slotArray[t] * slotStride, values + slotArray[t] * slotStride, headStride,
+                    headDim, lengthArray[t], scale, output + t * ldo, h0, h1, isa);
+                if (rc != 0)
+                {
+                    throw new InvalidOperationException("Attention scores could not be allocated (out of memory).");
+                }
+                i += h1 - h0;
+            }
+        }
+        if (pieces == 1 || Threads == 1)
+        {
+            for (var p = 0; p < pieces; p++)
+            {
+                Run(p);
+            }
+            return;
+        }
+        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = Threads }, Run);
+    }
+
+    private static int CheckLinear(int xLength, int rows, int weightLength, int outFeatures, int biasLength, int yLength)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(outFeatures, 1);
+        if (xLength % rows != 0 || weightLength != (long)outFeatures * (xLength / rows))
+        {
+            throw new ArgumentException($"x holds {xLength} values for {rows} rows; weight holds {weightLength} for {outFeatures} features: shapes disagree.");
+        }
+        if (biasLength != 0 && biasLength != outFeatures)
+        {
+            throw new ArgumentException($"bias holds {biasLength} values for {outFeatures} features.");
+        }
+        if (yLength != (long)rows * outFeatures)
+        {
+            throw new ArgumentException($"y holds {yLength} values, {rows} × {outFeatures} needed.");
+        }
+        return xLength / rows;
+    }
+}

@@ -1,0 +1,23 @@
+using System.Runtime.InteropServices;
+
+namespace Kosmos2.Kernels;
+
+/// <summary>The C entry points of native/k2kernels.c (libk2kernels.so, built with this project).</summary>
+internal static unsafe partial class NativeMethods
+{
+    private const string Library = "k2kernels";
+
+    [LibraryImport(Library, EntryPoint = "k2_version")]
+    internal static partial int Version();
+
+    [LibraryImport(Library, EntryPoint = "k2_best_isa")]
+    internal static partial int BestIsa();
+
+    [LibraryImport(Library, EntryPoint = "k2_linear_bf16")]
+    internal static partial void LinearBf16(ushort* x, long rows, long ldx, ushort* w, long k, long ldw, ushort* bias,
+        void* y, long ldy, int yFloat32, long n0, long n1, int isa);
+
+    [LibraryImport(Library, EntryPoint = "k2_attention_bf16")]
+    internal static partial int AttentionBf16(ushort* q, ushort* keys, ushort* values, long headStride, long headDim,
+        long length, float scale, ushort* output, long h0, long h1, int isa);
+}

@@ -1,0 +1,272 @@
+/*
+ * bf16 kernels for the Kosmos-2 decoder: weight x activation products and per-query attention.
+ *
+ * Batch invariance by construction: every output element is reduced over K in ONE fixed order, whatever the row
+ * count, the row's place, the tile it falls in or the thread that computes it:
+ *   16 float32 lanes; lane j takes the pairs (k = 32c + 2j + 1, then 32c + 2j) of each 32-wide chunk c, in c order,
+ *   each product added with its own rounding (the order of AVX512-BF16 vdpbf16ps); a K tail reads zeros;
+ *   then lanes fold as l[i] += l[i+8], l[i] += l[i+4], l[i] += l[i+2], l[0] + l[1].
+ * Callers split work over output features (never over K). The portable path computes the same sequence in scalar C.
+ * bf16 x bf16 products are exact in float32 (8 + 8 significant bits), so fused and separate multiply-add agree.
+ * Built with -ffp-contract=off: no silent fusing of the scalar reference's a*b+c.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K2_ISA_SCALAR 0
+#define K2_ISA_AVX512BF16 2
+
+#define K2_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define K2_INLINE static inline __attribute__((always_inline))
+
+int k2_version(void) { return 1; }
+
+/* The best ISA this CPU runs (the caller may still ask for the portable path). */
+int k2_best_isa(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? K2_ISA_AVX512BF16 : K2_ISA_SCALAR;
+}
+
+static inline float bf16_to_f32(uint16_t v)
+{
+    uint32_t bits = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Round to nearest even, as torch's float -> bfloat16 (NaN stays a quiet NaN). */
+static inline uint16_t f32_to_bf16(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    if ((bits & 0x7fffffffu) > 0x7f800000u)
+    {
+        return (uint16_t)((bits >> 16) | 0x40);
+    }
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
+}
+
+/* vdpbf16ps treats denormal inputs as zero and flushes denormal results (DAZ/FTZ); the portable path does the same. */
+static inline float daz(float f) { return fabsf(f) < 1.17549435e-38f ? copysignf(0.0f, f) : f; }
+
+/* ---------------------------------------------------------------- portable path */
+
+static float dot_scalar(const uint16_t* x, const uint16_t* w, int64_t k)
+{
+    float lane[16] = {0};
+    for (int64_t c = 0; c < k; c += 32)
+    {
+        for (int j = 0; j < 16; j++)
+        {
+            int64_t odd = c + 2 * j + 1, even = c + 2 * j;
+            float xo = odd < k ? daz(bf16_to_f32(x[odd])) : 0.0f, wo = odd < k ? daz(bf16_to_f32(w[odd])) : 0.0f;
+            float xe = even < k ? daz(bf16_to_f32(x[even])) : 0.0f, we = even < k ? daz(bf16_to_f32(w[even])) : 0.0f;
+            float acc = daz(lane[j]);
+            acc = daz(acc + xo * wo);
+            acc = daz(acc + xe * we);
+            lane[j] = acc;
+        }
+    }
+    for (int i = 0; i < 8; i++) lane[i] += lane[i + 8];
+    for (int i = 0; i < 4; i++) lane[i] += lane[i + 4];
+    for (int i = 0; i < 2; i++) lane[i] += lane[i + 2];
+    return lane[0] + lane[1];
+}
+
+/* ---------------------------------------------------------------- AVX512-BF16 path */
+
+/* The lane fold above, spelled with the same pairings. */
+K2_INLINE K2_TARGET float hsum16(__m512 v)
+{
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); /* l[i] + l[i+8] */
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));      /* + l[i+4] */
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));                                       /* + l[i+2] */
+    __m128 d = _mm_add_ss(c, _mm_shuffle_ps(c, c, 1));                                   /* l0 + l1 */
+    return _mm_cvtss_f32(d);
+}
+
+/*
+ * Register-blocked micro-kernel: MR activation rows x NR weight rows, k innermost, MR*NR accumulators held in
+ * registers (4 x 6 = 24 zmm + 6 weight vectors + 1 activation vector of 32). Each weight vector loaded once per
+ * chunk serves all MR rows. Runs one K block [0, k) of the pointers given: the 16 lanes of each accumulator start at
+ * zero (first) or from lanes[] where the previous block left them, and end folded into out[] (last) or back in
+ * lanes[] - the same sequence of roundings per element as one pass over K.
+ */
+K2_INLINE K2_TARGET void tile_bf16(int MR, int NR, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t k,
+    float* lanes, int first, int last, float* out)
+{
+    __m512 acc[4][6];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(lanes + (i * 6 + j) * 16);
+    int64_t c = 0;
+    for (; c + 32 <= k; c += 32)
+    {
+        __m512bh wv[6];
+        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_loadu_si512((const void*)(w + j * ldw + c));
+        for (int i = 0; i < MR; i++)
+        {
+            __m512bh xv = (__m512bh)_mm512_loadu_si512((const void*)(x + i * ldx + c));
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+        }
+    }
+    if (c < k)
+    {
+        __mmask32 m = (__mmask32)((1ull << (k - c)) - 1);
+        __m512bh wv[6];
+        for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + j * ldw + c);
+        for (int i = 0; i < MR; i++)
+        {
+            __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi16(m, x + i * ldx + c);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv, wv[j]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++)
+        {
+            if (last) out[i * NR + j] = hsum16(acc[i][j]);
+            else _mm512_storeu_ps(lanes + (i * 6 + j) * 16, acc[i][j]);
+        }
+}
+
+#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): tile_bf16(mr, nr, x, ldx, w, ldw, k, lanes, first, last, out); break;
+#define TILE_ROW(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
+
+static K2_TARGET void tile_any(int mr, int nr, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t k,
+    float* lanes, int first, int last, float* out)
+{
+    switch (mr * 8 + nr)
+    {
+        TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4)
+        default: break;
+    }
+}
+
+static void store(float v, const uint16_t* bias, int64_t n, void* y, int64_t ldy, int y_f32, int64_t m)
+{
+    if (bias) v += bf16_to_f32(bias[n]);
+    if (y_f32) ((float*)y)[m * ldy + n] = v;
+    else ((uint16_t*)y)[m * ldy + n] = f32_to_bf16(v);
+}
+
+/*
+ * y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for every row m < rows and features n in [n0, n1).
+ * x: bf16 rows of stride ldx; w: bf16 [N, k] rows of stride ldw; bias: bf16 [N] or NULL; y: float32 (y_f32) or bf16,
+ * rows of stride ldy. The element's value does not depend on rows, n0, n1 or how rows are blocked.
+ */
+void k2_linear_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t* w, int64_t k, int64_t ldw,
+    const uint16_t* bias, void* y, int64_t ldy, int y_f32, int64_t n0, int64_t n1, int isa)
+{
+    if (isa != K2_ISA_AVX512BF16)
+    {
+        for (int64_t n = n0; n < n1; n++)
+            for (int64_t m = 0; m < rows; m++) store(dot_scalar(x + m * ldx, w + n * ldw, k), bias, n, y, ldy, y_f32, m);
+        return;
+    }
+    /*
+     * Blocking (a matter of speed only; every element keeps its order):
+     * - K blocks of 1,024 (a multiple of 32): a 6-feature weight block of 12 KiB stays in L1 while every row tile of
+     *   the row block streams past it; lanes of unfinished elements wait in lanes[] between K blocks. Without it fc2
+     *   (K = 8,192: 96 KiB per weight block) ran at half the rate of K = 2,048 at 128 rows.
+     * - Row blocks whose activations stay in L2 (<= 512 KiB).
+     */
+    enum { KBLOCK = 1024, MAXROWBLOCK = 128 };
+    int64_t rowBlock = (512 * 1024) / (2 * (k > 0 ? k : 1));
+    rowBlock = rowBlock < 4 ? 4 : rowBlock > MAXROWBLOCK ? MAXROWBLOCK : rowBlock - rowBlock % 4;
+    float lanes[MAXROWBLOCK / 4][6 * 4 * 16];
+    float out[24];
+    for (int64_t m0 = 0; m0 < rows; m0 += rowBlock)
+    {
+        int64_t m1 = m0 + rowBlock < rows ? m0 + rowBlock : rows;
+        for (int64_t n = n0; n < n1; n += 6)
+        {
+            int nr = (int)(n1 - n < 6 ? n1 - n : 6);
+            for (int64_t kb = 0; kb < k || kb == 0; kb += KBLOCK)
+            {
+                int64_t kl = k - kb < KBLOCK ? k - kb : KBLOCK;
+                int first = kb == 0, last = kb + KBLOCK >= k;
+                for (int64_t m = m0; m < m1; m += 4)
+                {
+                    int mr = (int)(m1 - m < 4 ? m1 - m : 4);
+                    tile_any(mr, nr, x + m * ldx + kb, ldx, w + n * ldw + kb, ldw, kl, lanes[(m - m0) / 4], first, last, out);
+                    if (!last) continue;
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < nr; j++) store(out[i * nr + j], bias, n + j, y, ldy, y_f32, m + i);
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+
+/* acc[d] = sum_j p[j] v[j, d] in j order, one fused multiply-add per key (as the portable fmaf). hd % 16 == 0. */
+static K2_TARGET void weighted_sum_avx512(const float* p, const uint16_t* values, int64_t hd, int64_t len, float* acc)
+{
+    for (int64_t d = 0; d < hd; d += 16)
+    {
+        __m512 a = _mm512_setzero_ps();
+        for (int64_t j = 0; j < len; j++)
+        {
+            __m512i v = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(values + j * hd + d))), 16);
+            a = _mm512_fmadd_ps(_mm512_set1_ps(p[j]), _mm512_castsi512_ps(v), a);
+        }
+        _mm512_storeu_ps(acc + d, a);
+    }
+}
+
+/*
+ * One query token, heads [h0, h1): out[h] = softmax(scale * q[h] . K[h, j]) V[h, j] over its own keys j < len, in j
+ * order. q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use
+ * the product's reduction order; softmax and the weighted sum of values run in float32 in key order (fmaf per key).
+ */
+static void attention_head(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int64_t hd, int64_t len,
+    float scale, uint16_t* out, float* scores, int isa)
+{
+    k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, 0, len, isa);
+    float max = -INFINITY;
+    for (int64_t j = 0; j < len; j++)
+    {
+        scores[j] *= scale;
+        max = scores[j] > max ? scores[j] : max;
+    }
+    float sum = 0.0f;
+    for (int64_t j = 0; j < len; j++)
+    {
+        scores[j] = expf(scores[j] - max);
+        sum += scores[j];
+    }
+    float acc[256];
+    if (isa == K2_ISA_AVX512BF16 && hd % 16 == 0)
+    {
+        weighted_sum_avx512(scores, values, hd, len, acc);
+    }
+    else
+    {
+        for (int64_t d = 0; d < hd; d++) acc[d] = 0.0f;
+        for (int64_t j = 0; j < len; j++)
+        {
+            const uint16_t* v = values + j * hd;
+            for (int64_t d = 0; d < hd; d++) acc[d] = fmaf(scores[j], bf16_to_f32(v[d]), acc[d]);
+        }
+    }
+    for (int64_t d = 0; d < hd; d++) out[d] = f32_to_bf16(acc[d] / sum);
+}
+
+/* Returns 0, or -1 when hd is over 256 or memory for the scores is short. */
+int k2_attention_bf16(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int64_t headStride, int64_t hd,
+    int64_t len, float scale, uint16_t* out, int64_t h0, int64_t h1, int isa)
+{
+    if (hd > 256 || len < 1) return -1;
+    float* scores = (float*)malloc(sizeof(float) * (size_t)len);
+    if (!scores) return -1;
+    for (int64_t h = h0; h < h1; h++)
+        attention_head(q + h * hd, keys + h * headStride, values + h * headStride, hd, len, scale, out + h * hd, scores, isa);
+    free(scores);
+    return 0;
+}
