@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using Kosmos2.DecoderWorker.Engine;
+using Kosmos2.Model;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.DecoderWorker;
@@ -10,10 +11,7 @@ public static class DecoderWorkerExtensions
     public static WebApplicationBuilder AddDecoderWorker(this WebApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(DecoderWorkerOptions.SectionName).Get<DecoderWorkerOptions>() ?? new DecoderWorkerOptions();
-        if (string.IsNullOrWhiteSpace(options.ModelDir) && string.IsNullOrWhiteSpace(options.RandomInit))
-        {
-            throw new InvalidOperationException("Decoder:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Decoder__ModelDir), or set Decoder:RandomInit for random weights.");
-        }
+        ModelSource.Validate(options, DecoderWorkerOptions.SectionName);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<EngineHost>();
         builder.Services.AddSingleton(sp => new DecoderMetrics(new Meter(DecoderMetrics.MeterName), sp.GetRequiredService<EngineHost>()));

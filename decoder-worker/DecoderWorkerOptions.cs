@@ -1,35 +1,16 @@
+using Kosmos2.Model;
+
 namespace Kosmos2.DecoderWorker;
 
 /// <summary>Decoder worker settings, bound from the <c>Decoder</c> section (environment: <c>Decoder__ModelDir</c>, …).</summary>
-public sealed class DecoderWorkerOptions
+/// <remarks>
+/// <see cref="ModelSourceOptions.Threads"/>: with native kernels (see <see cref="Kernels"/>) these are the kernels' threads
+/// and libtorch keeps one. Lower it when other processes share the cores: a 2-thread bf16 product stalls at multiples of
+/// ~8 ms when a core is taken away (measured).
+/// </remarks>
+public sealed class DecoderWorkerOptions : ModelSourceOptions
 {
     public const string SectionName = "Decoder";
-
-    /// <summary>The checkpoint folder (a Hugging Face <c>kosmos-2-patch14-224</c> layout).</summary>
-    public string ModelDir { get; set; } = "";
-
-    /// <summary>
-    /// Benchmarks and smoke tests only: build seeded random weights instead of loading <see cref="ModelDir"/>
-    /// (<c>default</c> = full-size published configuration, or a config.json path). Empty: load <see cref="ModelDir"/>.
-    /// </summary>
-    public string RandomInit { get; set; } = "";
-
-    /// <summary>Identity reported to clients; defaults to the folder's name.</summary>
-    public string ModelId { get; set; } = "";
-
-    /// <summary>Compute dtype: <c>float32</c> or <c>bfloat16</c>.</summary>
-    public string DType { get; set; } = "bfloat16";
-
-    /// <summary>Device: <c>auto</c> (CUDA when available), <c>cpu</c> or <c>cuda</c>.</summary>
-    public string Device { get; set; } = "auto";
-
-    /// <summary>
-    /// Intra-op threads of libtorch; 0 = one per CPU this process may use (the container's CPU limit counts, see
-    /// <see cref="Kosmos2.Model.TorchThreads"/>). Lower it when other processes share the cores: a 2-thread bf16
-    /// product stalls at multiples of ~8 ms when a core is taken away (measured). With native kernels (see
-    /// <see cref="Kernels"/>) these are the kernels' threads and libtorch keeps one.
-    /// </summary>
-    public int Threads { get; set; }
 
     /// <summary>
     /// Who runs the bf16 products and attention: <c>native</c> (Kosmos2.Kernels: batch-invariant, a sequence's tokens do not

@@ -85,7 +85,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         };
         if (host.Info is { } loaded)
         {
-            info.Model = new ModelIdentity { ModelId = loaded.ModelId, Dtype = loaded.DType, Device = loaded.Device };
+            info.Model = new ModelIdentity { ModelId = loaded.Identity.ModelId, Fingerprint = loaded.Identity.Fingerprint, Dtype = loaded.Identity.DType, Device = loaded.Identity.Device };
             info.VocabSize = (uint)loaded.VocabSize;
         }
         return Task.FromResult(info);

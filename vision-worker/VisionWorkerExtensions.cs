@@ -16,10 +16,7 @@ public static class VisionWorkerExtensions
     public static WebApplicationBuilder AddVisionWorker(this WebApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(VisionWorkerOptions.SectionName).Get<VisionWorkerOptions>() ?? new VisionWorkerOptions();
-        if (string.IsNullOrWhiteSpace(options.ModelDir) && string.IsNullOrWhiteSpace(options.RandomInit))
-        {
-            throw new InvalidOperationException("Vision:ModelDir is not set: point it at a kosmos-2-patch14-224 checkpoint folder (environment Vision__ModelDir), or set Vision:RandomInit for random weights.");
-        }
+        ModelSource.Validate(options, VisionWorkerOptions.SectionName);
         builder.Services.AddSingleton(options);
         // An image up to the configured limit must reach validation (which names the limit) instead of gRPC's 4 MB default.
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<VisionWorkerService>>(o =>
@@ -33,16 +30,16 @@ public static class VisionWorkerExtensions
         builder.Services.AddSingleton(sp =>
         {
             var progressLogger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("Kosmos2.VisionWorker.ModelLoad");
-            if (!string.IsNullOrWhiteSpace(options.RandomInit))
+            if (options.IsRandom)
             {
-                progressLogger.LogWarning("RANDOM WEIGHTS: Vision:RandomInit = '{RandomInit}' builds a seeded random model instead of loading Vision:ModelDir; embeddings are meaningless (benchmarks and smoke tests only).", options.RandomInit);
+                progressLogger.LogWarning("{Warning}", ModelSource.RandomWeightsWarning(options, VisionWorkerOptions.SectionName));
             }
             return new EncoderLoop(
                 () =>
                 {
                     progressLogger.LogInformation("libtorch intra-op threads: {Threads} (Vision:Threads = {Requested}; 0 = the CPUs this process may use)",
                         TorchThreads.Apply(options.Threads), options.Threads);
-                    return TorchVisionEncoder.Load(options.ModelDir, options.ModelId, options.DType, options.Device, new SynchronousProgress(progressLogger), options.RandomInit);
+                    return TorchVisionEncoder.Load(options, new SynchronousProgress(progressLogger));
                 },
                 new EncoderLoopOptions(options.MaxBatch, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs), options.MaxQueue),
                 sp.GetRequiredService<Meter>(),

@@ -20,12 +20,15 @@ internal static class OfflineGenerator
         var timings = new Dictionary<string, object>();
         var watch = Stopwatch.StartNew();
         var tokenizer = Kosmos2Tokenizer.Load(modelDir);
-        var scalarType = dtype.Trim().ToLowerInvariant() switch
+        torch.ScalarType scalarType;
+        try
         {
-            "float32" or "fp32" => torch.ScalarType.Float32,
-            "bfloat16" or "bf16" => torch.ScalarType.BFloat16,
-            _ => throw new UsageException($"--dtype must be float32 or bfloat16 (got '{dtype}')."),
-        };
+            scalarType = ModelDTypes.Parse(dtype);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new UsageException($"--dtype: {ex.Message}");
+        }
         using var model = Kosmos2Model.Load(modelDir, scalarType, Kosmos2Checkpoint.ChooseDevice(), new Progress(Console.Error));
         timings["load"] = watch.Elapsed.TotalMilliseconds;
 

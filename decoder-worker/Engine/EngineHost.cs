@@ -90,11 +90,15 @@ public sealed partial class EngineHost : IDisposable
         {
             var progress = new LogProgress(_logger);
             var watch = Stopwatch.StartNew();
-            var dtype = _options.DType.Trim().ToLowerInvariant() is "float32" or "fp32" ? torch.ScalarType.Float32 : torch.ScalarType.BFloat16;
-            var device = Kosmos2Checkpoint.ChooseDevice(_options.Device);
             var threads = TorchThreads.Apply(_options.Threads);
             LogThreads(_logger, threads, _options.Threads);
-            var model = LoadModel(dtype, device, progress);
+            if (_options.IsRandom)
+            {
+                LogRandomWeights(_logger, ModelSource.RandomWeightsWarning(_options, DecoderWorkerOptions.SectionName));
+            }
+            var (model, identity) = ModelSource.Load(_options, Kosmos2Parts.Text, progress);
+            var dtype = model.DType;
+            var device = model.Device;
             var native = KernelChoice.Resolve(_options.Kernels, device, threads, out var kernels);
             model.TextDecoder.UseKernels(native);
             LogKernels(_logger, kernels, _options.Kernels, dtype == torch.ScalarType.BFloat16 ? "" : " (float32: libtorch runs every product)");
@@ -115,15 +119,9 @@ public sealed partial class EngineHost : IDisposable
                 MaxWaiting = _options.MaxWaiting,
                 MaxSequenceTokens = _options.MaxSequenceTokens,
                 MaxTokensPerStep = Math.Max(_options.MaxTokensPerStep, _options.MaxRunning),
+                EosTokenId = model.Config.EosTokenId, // top-level, falling back to text_config (KOSMOS2_SPEC.md §2)
             }, runner);
-            _info = new EngineInfo(
-                !string.IsNullOrEmpty(_options.ModelId) ? _options.ModelId
-                    : !string.IsNullOrWhiteSpace(_options.RandomInit) ? RandomModelId(_options.RandomInit.Trim())
-                    : Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(_options.ModelDir))),
-                dtype == torch.ScalarType.BFloat16 ? "bfloat16" : "float32",
-                device.ToString(),
-                model.Config.Text.VocabSize,
-                model.Config.Text.EmbedDim);
+            _info = new EngineInfo(identity, model.Config.Text.VocabSize, model.Config.Text.EmbedDim);
             _engine = engine;
             _ready.SetResult();
         }
@@ -147,27 +145,6 @@ public sealed partial class EngineHost : IDisposable
             }
         }
     }
-
-    /// <summary>
-    /// The checkpoint in <see cref="DecoderWorkerOptions.ModelDir"/>, or with <see cref="DecoderWorkerOptions.RandomInit"/>
-    /// (<c>default</c> = full size, else a config.json path or its folder) seeded random weights for benchmarks.
-    /// </summary>
-    private Kosmos2Model LoadModel(torch.ScalarType dtype, torch.Device device, IProgress<string> progress)
-    {
-        var randomInit = _options.RandomInit.Trim();
-        if (randomInit.Length == 0)
-        {
-            return Kosmos2Model.Load(_options.ModelDir, dtype, device, progress, Kosmos2Parts.Text);
-        }
-        LogRandomWeights(_logger, randomInit);
-        var config = string.Equals(randomInit, "default", StringComparison.OrdinalIgnoreCase) ? Kosmos2Config.Default : Kosmos2Config.Load(randomInit);
-        return Kosmos2Model.CreateRandom(config, dtype, device, seed: 1234);
-    }
-
-    /// <summary><c>random-default</c>, or <c>random-</c> + the folder holding the config (as the vision worker names it).</summary>
-    private static string RandomModelId(string randomInit) =>
-        string.Equals(randomInit, "default", StringComparison.OrdinalIgnoreCase) ? "random-default"
-            : "random-" + Path.GetFileName(Directory.Exists(randomInit) ? Path.TrimEndingDirectorySeparator(Path.GetFullPath(randomInit)) : Path.GetDirectoryName(Path.GetFullPath(randomInit)));
 
     /// <summary>
     /// One short prefill and three decode steps straight through the runner (not the engine's queue, which may be
@@ -211,8 +188,8 @@ public sealed partial class EngineHost : IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Decoder warm: warm-up prefill and 3 decode steps took {Milliseconds:F0} ms")]
     private static partial void LogWarm(ILogger logger, double milliseconds);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "RANDOM WEIGHTS: Decoder:RandomInit = '{RandomInit}' builds a seeded random model instead of loading Decoder:ModelDir; generated text is meaningless (benchmarks and smoke tests only).")]
-    private static partial void LogRandomWeights(ILogger logger, string randomInit);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Warning}")]
+    private static partial void LogRandomWeights(ILogger logger, string warning);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "Decoder model failed to load")]
     private static partial void LogLoadFailed(ILogger logger, Exception exception);
@@ -222,4 +199,4 @@ public sealed partial class EngineHost : IDisposable
 }
 
 /// <summary>What the engine thread loaded.</summary>
-public sealed record EngineInfo(string ModelId, string DType, string Device, int VocabSize, int HiddenSize);
+public sealed record EngineInfo(ModelSourceIdentity Identity, int VocabSize, int HiddenSize);

@@ -21,8 +21,8 @@ public sealed record EngineOptions
     /// </summary>
     public int MaxTokensPerStep { get; init; } = 256;
 
-    /// <summary><c>&lt;/s&gt;</c> (KOSMOS2_SPEC.md §5).</summary>
-    public int EosTokenId { get; init; } = 2;
+    /// <summary><c>&lt;/s&gt;</c>: the loaded checkpoint's <c>eos_token_id</c> (KOSMOS2_SPEC.md §5), never assumed.</summary>
+    public required int EosTokenId { get; init; }
 
     /// <summary>
     /// Longest idle wait of <see cref="GenerationEngine.RunLoop"/> before it refreshes its progress timestamp.

@@ -25,7 +25,7 @@ public static class Kosmos2GreedyGenerator
     public static long[] Generate(Kosmos2Model model, Kosmos2KvCache cache, int slot, ReadOnlySpan<long> inputIds, Tensor? imageEmbeds,
         int maxNewTokens, int imageOffset = 2, Action<int, Tensor>? onStepLogits = null)
     {
-        var eos = model.Config.Text.EosTokenId;
+        var eos = model.Config.EosTokenId;
         var tokens = new List<long>(maxNewTokens);
         if (maxNewTokens <= 0)
         {

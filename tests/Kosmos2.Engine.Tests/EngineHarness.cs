@@ -25,6 +25,7 @@ public sealed class EngineHarness : IDisposable
             MaxWaiting = maxWaiting,
             MaxSequenceTokens = maxSequenceTokens,
             MaxTokensPerStep = maxTokensPerStep,
+            EosTokenId = 2, // the token FakeModelRunner ends with
         };
 
     /// <summary>A prompt of distinct tokens (so hash tokens differ per request).</summary>

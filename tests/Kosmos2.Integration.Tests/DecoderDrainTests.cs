@@ -71,6 +71,9 @@ public sealed class DecoderDrainTests
             ["Gateway__DecoderWorkers"] = $"{first.Address},http://127.0.0.1:{secondPort}",
             // The retried requests wait (wait-for-ready) while the second decoder loads; a refusal costs an attempt.
             ["Gateway__DecoderMaxAttempts"] = "10",
+            // Between the first decoder's drain and the second one's start no decoder is ready; a real deployment
+            // keeps one ready, here the gateway must wait for the late one instead of answering UNAVAILABLE at 2 s.
+            ["Gateway__WorkerReadyWaitMs"] = "120000",
         };
         await using var gateway = await ServiceProcess.StartHealthyAsync("gateway", RepoPaths.BuiltAssembly("gateway", "Kosmos2.Gateway"), gatewayEnvironment, TimeSpan.FromSeconds(60));
         try

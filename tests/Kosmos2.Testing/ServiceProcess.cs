@@ -145,6 +145,21 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>For a process expected to stop on its own (refused configuration): its exit code, or a timeout with its output.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{Name} still runs after {timeout.TotalSeconds:F0} s.\n--- {Name} output ---\n{RecentOutput}");
+        }
+        return _process.ExitCode;
+    }
+
     /// <summary>SIGKILL, as a crash; returns once the process is gone.</summary>
     public void Crash()
     {

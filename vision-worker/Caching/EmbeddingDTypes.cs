@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Kosmos2.Contracts.Internal.V1;
+using Kosmos2.Model;
 
 namespace Kosmos2.VisionWorker.Caching;
 
@@ -20,12 +21,8 @@ public static class EmbeddingDTypes
         };
     }
 
-    public static TensorDType Parse(string dtype) => dtype.Trim().ToLowerInvariant() switch
-    {
-        "float32" or "fp32" or "f32" => TensorDType.Float32,
-        "bfloat16" or "bf16" => TensorDType.Bfloat16,
-        _ => throw new ArgumentException($"Unknown dtype '{dtype}': use float32 or bfloat16."),
-    };
+    public static TensorDType Parse(string dtype) =>
+        ModelDTypes.Parse(dtype) == TorchSharp.torch.ScalarType.BFloat16 ? TensorDType.Bfloat16 : TensorDType.Float32;
 
     private static byte[] ToBFloat16(ReadOnlySpan<float> values)
     {
