@@ -154,12 +154,12 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         }
     }
 
-    private GenerationRequest ToGenerationRequest(DecodeRequest request, EngineInfo info)
+    /// <summary>
+    /// Decodes the proto into the engine's request, checking only what needs the loaded model (ids in the vocabulary,
+    /// embeddings of its width, a grounding vocabulary); the engine validates the rest once, at submit.
+    /// </summary>
+    private static GenerationRequest ToGenerationRequest(DecodeRequest request, EngineInfo info)
     {
-        if (request.InputIds.Count == 0)
-        {
-            RpcErrors.InvalidArgument("input_ids is empty: send the prompt's token ids.");
-        }
         var ids = new int[request.InputIds.Count];
         for (var i = 0; i < ids.Length; i++)
         {
@@ -171,63 +171,27 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
             ids[i] = (int)id;
         }
         var stopping = request.Stopping ?? new DecodeStopping();
-        if (stopping.MaxNewTokens == 0)
-        {
-            RpcErrors.InvalidArgument("stopping.max_new_tokens must be > 0.");
-        }
-        if (ids.Length + (long)stopping.MaxNewTokens > options.MaxSequenceTokens)
-        {
-            RpcErrors.InvalidArgument($"The prompt ({ids.Length} tokens) + max_new_tokens ({stopping.MaxNewTokens}) exceeds this decoder's {options.MaxSequenceTokens}-token context (Decoder:MaxSequenceTokens).");
-        }
         var stops = stopping.StopSequences.Where(s => s.TokenIds.Count > 0).Select(s => s.TokenIds.Select(t => (int)t).ToArray()).ToList();
-
-        ReceivedEmbeddings? embeddings = null;
-        if (request.ImageEmbeddings is { Data.Length: > 0 } tensor)
-        {
-            embeddings = ToEmbeddings(tensor, info);
-            if (request.ImageOffset + embeddings.Rows > ids.Length)
-            {
-                RpcErrors.InvalidArgument($"image_offset {request.ImageOffset} + {embeddings.Rows} image rows runs past the prompt's {ids.Length} tokens.");
-            }
-        }
-
+        var embeddings = request.ImageEmbeddings is { Data.Length: > 0 } tensor ? ToEmbeddings(tensor, info) : null;
         var sampling = request.Sampling ?? new DecodeSampling();
-        if (sampling.Temperature < 0 || sampling.TopP < 0 || sampling.TopP > 1 || sampling.RepetitionPenalty < 0)
-        {
-            RpcErrors.InvalidArgument("sampling: temperature and repetition_penalty must be ≥ 0 and top_p in [0, 1].");
-        }
-        ValidateLogprobsAndGrounding(sampling, info);
-        return new GenerationRequest(
-            ids,
-            new StoppingParameters((int)stopping.MaxNewTokens, stops, stopping.IgnoreEos),
-            new SamplingParameters(
-                sampling.Temperature,
-                (int)sampling.TopK,
-                sampling.TopP == 0 ? 1f : sampling.TopP,
-                sampling.RepetitionPenalty == 0 ? 1f : sampling.RepetitionPenalty,
-                sampling.Seed,
-                sampling.ConstrainGrounding,
-                sampling.ReturnLogprobs,
-                (int)sampling.TopLogprobs),
-            embeddings,
-            (int)request.ImageOffset,
-            request.RequestId);
-    }
-
-    private static void ValidateLogprobsAndGrounding(DecodeSampling sampling, EngineInfo info)
-    {
-        if (sampling.TopLogprobs > SamplingParameters.MaxTopLogprobs)
-        {
-            RpcErrors.InvalidArgument($"sampling.top_logprobs is {sampling.TopLogprobs}; at most {SamplingParameters.MaxTopLogprobs} alternatives per token.");
-        }
-        if (sampling.TopLogprobs > 0 && !sampling.ReturnLogprobs)
-        {
-            RpcErrors.InvalidArgument("sampling.top_logprobs needs sampling.return_logprobs = true.");
-        }
         if (sampling.ConstrainGrounding && !Sampling.GroundingVocabulary.Supports(info.VocabSize))
         {
             RpcErrors.InvalidArgument($"sampling.constrain_grounding needs a Kosmos-2 vocabulary (tags and 1,024 patch tokens); this model has {info.VocabSize} ids.");
         }
+        return new GenerationRequest(
+            ids,
+            new StoppingParameters((int)Math.Min(stopping.MaxNewTokens, int.MaxValue), stops, stopping.IgnoreEos),
+            new SamplingParameters(
+                sampling.Temperature,
+                (int)Math.Min(sampling.TopK, int.MaxValue),
+                sampling.TopP == 0 ? 1f : sampling.TopP, // proto 0 = unset = off
+                sampling.RepetitionPenalty == 0 ? 1f : sampling.RepetitionPenalty,
+                sampling.Seed,
+                sampling.ConstrainGrounding,
+                sampling.ReturnLogprobs,
+                (int)Math.Min(sampling.TopLogprobs, int.MaxValue)),
+            embeddings,
+            (int)Math.Min(request.ImageOffset, int.MaxValue));
     }
 
     private static ReceivedEmbeddings ToEmbeddings(TensorBytes tensor, EngineInfo info)
@@ -263,6 +227,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         {
             RejectionReason.QueueFull => RpcErrors.ResourceExhaustedException(message),
             RejectionReason.ShuttingDown => new RpcException(new Status(StatusCode.Unavailable, message)),
+            RejectionReason.TooLong => new RpcException(new Status(StatusCode.InvalidArgument, $"{message} (Decoder:MaxSequenceTokens)")),
             _ => new RpcException(new Status(StatusCode.InvalidArgument, message)),
         };
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Kosmos2.DecoderWorker.Sampling;
+using Kosmos2.Engine;
 using Kosmos2.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -71,8 +72,8 @@ internal static class GroundingMaskBenchmark
             worst = Math.Max(worst, us);
         }
 
-        var plain = Enumerable.Range(0, Rows).Select(_ => new TokenSampler(new SamplingSettings(), [])).ToArray();
-        var withLogprobs = Enumerable.Range(0, Rows).Select(_ => new TokenSampler(new SamplingSettings(ReturnLogprobs: true, TopLogprobs: 5), [])).ToArray();
+        var plain = Enumerable.Range(0, Rows).Select(_ => new TokenSampler(new SamplingParameters(), [])).ToArray();
+        var withLogprobs = Enumerable.Range(0, Rows).Select(_ => new TokenSampler(new SamplingParameters(ReturnLogprobs: true, TopLogprobs: 5), [])).ToArray();
         var pick = MedianMicroseconds(31, () => Fill(work, logits, vocab), () => PickAll(plain, work, vocab));
         var pickLogprobs = MedianMicroseconds(31, () => Fill(work, logits, vocab), () => PickAll(withLogprobs, work, vocab));
         report($"greedy_pick_b{Rows}_us", pick, "us");

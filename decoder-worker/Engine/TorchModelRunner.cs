@@ -128,8 +128,7 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
                 throw new ArgumentException($"constrain_grounding needs a Kosmos-2 vocabulary; this model has {_model.Config.Text.VocabSize} ids.");
             }
             _samplers[chunk.Slot] = new TokenSampler(
-                new SamplingSettings(sampling.Temperature, sampling.TopK, sampling.TopP, sampling.RepetitionPenalty, sampling.Seed,
-                    sampling.ReturnLogprobs, sampling.TopLogprobs),
+                sampling,
                 request.PromptTokenIds.Span,
                 sampling.ConstrainGrounding ? new GroundingGrammar(_grounding!) : null);
         }

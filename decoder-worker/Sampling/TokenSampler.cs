@@ -2,14 +2,6 @@ using Kosmos2.Engine;
 
 namespace Kosmos2.DecoderWorker.Sampling;
 
-/// <summary>Sampling settings of one request; all defaults = greedy, the reference's behaviour.</summary>
-/// <param name="TopLogprobs">Alternatives reported per token when <paramref name="ReturnLogprobs"/> is set.</param>
-public sealed record SamplingSettings(
-    float Temperature = 0, int TopK = 0, float TopP = 0, float RepetitionPenalty = 0, ulong Seed = 0, bool ReturnLogprobs = false, int TopLogprobs = 0)
-{
-    public bool IsGreedy => Temperature <= 0;
-}
-
 /// <summary>A picked token and, when asked for, its log-probabilities.</summary>
 public readonly record struct SampledToken(int TokenId, TokenLogprobs? Logprobs);
 
@@ -23,19 +15,19 @@ public readonly record struct SampledToken(int TokenId, TokenLogprobs? Logprobs)
 /// </summary>
 public sealed class TokenSampler
 {
-    private readonly SamplingSettings _settings;
+    private readonly SamplingParameters _settings;
     private readonly Random? _random;
     private readonly HashSet<int> _seen = [];
     private readonly GroundingGrammar? _grammar;
 
     /// <param name="grammar">Null = unconstrained; otherwise it is fed <paramref name="context"/> and every pick.</param>
-    public TokenSampler(SamplingSettings settings, ReadOnlySpan<int> context, GroundingGrammar? grammar = null)
+    public TokenSampler(SamplingParameters settings, ReadOnlySpan<int> context, GroundingGrammar? grammar = null)
     {
         _settings = settings;
         _grammar = grammar;
         _grammar?.Observe(context);
         _random = settings.IsGreedy ? null : new Random(unchecked((int)(settings.Seed ^ (settings.Seed >> 32))));
-        if (settings.RepetitionPenalty > 0 && settings.RepetitionPenalty != 1)
+        if (settings.HasRepetitionPenalty)
         {
             foreach (var id in context)
             {
@@ -64,7 +56,7 @@ public sealed class TokenSampler
         {
             token = Draw(logits, out logprobs);
         }
-        if (_seen.Count > 0 || (_settings.RepetitionPenalty > 0 && _settings.RepetitionPenalty != 1))
+        if (_settings.HasRepetitionPenalty)
         {
             _seen.Add(token);
         }
@@ -87,11 +79,11 @@ public sealed class TokenSampler
 
     private void ApplyRepetitionPenalty(Span<float> logits)
     {
-        var penalty = _settings.RepetitionPenalty;
-        if (penalty <= 0 || penalty == 1)
+        if (!_settings.HasRepetitionPenalty)
         {
             return;
         }
+        var penalty = _settings.RepetitionPenalty;
         foreach (var id in _seen)
         {
             if ((uint)id < (uint)logits.Length)
@@ -127,7 +119,7 @@ public sealed class TokenSampler
             probabilities[i] = Math.Exp(logits[order[i]] / _settings.Temperature - max);
             sum += probabilities[i];
         }
-        if (_settings.TopP > 0 && _settings.TopP < 1)
+        if (_settings.TopP < 1)
         {
             // Keep the smallest prefix whose probability reaches top_p (at least one token).
             double cumulative = 0;

@@ -246,9 +246,13 @@ public sealed class GenerationEngine : IDisposable
         {
             return (RejectionReason.Invalid, "A stop sequence is empty; every stop sequence needs at least one token.");
         }
-        if (request.ImageEmbeddings is not null && (request.ImageOffset < 0 || request.ImageOffset >= prompt))
+        if (request.ImageEmbeddings is { } image && (request.ImageOffset < 0 || (long)request.ImageOffset + image.Rows > prompt))
         {
-            return (RejectionReason.Invalid, $"image_offset {request.ImageOffset} is outside the prompt of {prompt} tokens.");
+            return (RejectionReason.Invalid, $"image_offset {request.ImageOffset} + {image.Rows} image rows runs outside the prompt of {prompt} tokens.");
+        }
+        if (request.Sampling?.Problem() is { } sampling)
+        {
+            return (RejectionReason.Invalid, "sampling: " + sampling);
         }
         if ((long)prompt + maxNew > _options.MaxSequenceTokens)
         {

@@ -1,4 +1,5 @@
 using Kosmos2.DecoderWorker.Sampling;
+using Kosmos2.Engine;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Tokenization;
 using Kosmos2.Testing;
@@ -51,7 +52,7 @@ public sealed class ConstrainedSamplingTests
         var random = new Random(7);
         var logits = Enumerable.Range(0, Vocab.VocabSize).Select(_ => (float)(random.NextDouble() * 8)).ToArray();
         var expected = LogSoftmax(logits);
-        var free = new TokenSampler(new SamplingSettings(ReturnLogprobs: true, TopLogprobs: 5), []).Next((float[])logits.Clone());
+        var free = new TokenSampler(new SamplingParameters(ReturnLogprobs: true, TopLogprobs: 5), []).Next((float[])logits.Clone());
         Assert.Equal(expected[free.TokenId], free.Logprobs!.Logprob, 5);
         Assert.Equal(5, free.Logprobs.TopTokenIds.Count);
         Assert.Equal(free.TokenId, free.Logprobs.TopTokenIds[0]);
@@ -64,7 +65,7 @@ public sealed class ConstrainedSamplingTests
 
         // After </phrase> only <object> is allowed: it has all the probability, and no masked token is an alternative.
         var grammar = new GroundingGrammar(Vocab);
-        var forced = new TokenSampler(new SamplingSettings(ReturnLogprobs: true, TopLogprobs: 5), Tokenizer.Encode("<phrase> a</phrase>"), grammar)
+        var forced = new TokenSampler(new SamplingParameters(ReturnLogprobs: true, TopLogprobs: 5), Tokenizer.Encode("<phrase> a</phrase>"), grammar)
             .Next((float[])logits.Clone());
         Assert.Equal(Vocab.ObjectStartId, forced.TokenId);
         Assert.Equal(0f, forced.Logprobs!.Logprob); // probability 1
@@ -79,7 +80,7 @@ public sealed class ConstrainedSamplingTests
         var logits = Enumerable.Range(0, Vocab.VocabSize).Select(_ => (float)(random.NextDouble() * 8)).ToArray();
         const float temperature = 0.7f;
         const int topK = 4;
-        var settings = new SamplingSettings(Temperature: temperature, TopK: topK, Seed: 3, ReturnLogprobs: true, TopLogprobs: 5);
+        var settings = new SamplingParameters(Temperature: temperature, TopK: topK, Seed: 3, ReturnLogprobs: true, TopLogprobs: 5);
         var picked = new TokenSampler(settings, []).Next((float[])logits.Clone());
 
         var kept = logits.Select((v, i) => (v, i)).OrderByDescending(p => p.v).Take(topK).ToList();
@@ -102,7 +103,7 @@ public sealed class ConstrainedSamplingTests
         for (var seed = 0UL; seed < 50; seed++)
         {
             var grammar = new GroundingGrammar(Vocab);
-            var sampler = new TokenSampler(new SamplingSettings(Temperature: 1.5f, Seed: seed), Tokenizer.Encode("<object>"), grammar);
+            var sampler = new TokenSampler(new SamplingParameters(Temperature: 1.5f, Seed: seed), Tokenizer.Encode("<object>"), grammar);
             var logits = Enumerable.Range(0, Vocab.VocabSize).Select(_ => (float)random.NextDouble()).ToArray();
             var first = sampler.Next(logits).TokenId;
             Assert.True(Vocab.PatchIndex(first) >= 0, $"seed {seed}: {first} is not a patch token");
@@ -116,7 +117,7 @@ public sealed class ConstrainedSamplingTests
 
     private static List<int> Run(int[] prompt, List<(int Id, float Logit)[]> script, bool constrained)
     {
-        var sampler = new TokenSampler(new SamplingSettings(), prompt, constrained ? new GroundingGrammar(Vocab) : null);
+        var sampler = new TokenSampler(new SamplingParameters(), prompt, constrained ? new GroundingGrammar(Vocab) : null);
         var generated = new List<int>();
         foreach (var step in script)
         {

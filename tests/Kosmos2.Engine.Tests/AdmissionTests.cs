@@ -85,8 +85,19 @@ public sealed class AdmissionTests
         EngineHarness.Request([], 4),
         EngineHarness.Request([5, 6], 0),
         EngineHarness.Request([5, 6], 4, false, Array.Empty<int>()),
-        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), ImageEmbeddings: new byte[8], ImageOffset: 2),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), ImageEmbeddings: new TestImage(1), ImageOffset: 2),
+        new GenerationRequest(new[] { 5, 6, 7 }, new StoppingParameters(4), ImageEmbeddings: new TestImage(3), ImageOffset: 1),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), new SamplingParameters(Temperature: -1f)),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), new SamplingParameters(Temperature: float.NaN)),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), new SamplingParameters(TopP: 0f)),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), new SamplingParameters(TopK: -1)),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), new SamplingParameters(RepetitionPenalty: 0f)),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), new SamplingParameters(TopLogprobs: 2)),
+        new GenerationRequest(new[] { 5, 6 }, new StoppingParameters(4), new SamplingParameters(ReturnLogprobs: true, TopLogprobs: SamplingParameters.MaxTopLogprobs + 1)),
     };
+
+    /// <summary>An image of <paramref name="Rows"/> embedding rows (the engine reads nothing else).</summary>
+    private sealed record TestImage(int Rows) : IImagePayload;
 
     [Theory]
     [MemberData(nameof(InvalidRequests))]
