@@ -16,29 +16,10 @@ public sealed class GenerationEngine : IDisposable
     private readonly RequestIntake _intake = new();
     private readonly Scheduler _scheduler;
     private readonly Dictionary<long, Sequence> _live = [];
+    private readonly EngineCounters _counters;
     private int _loopThreadId;
     private long _stepIndex;
     private bool _shutDown;
-
-    // Written by the loop thread, read by any thread.
-    private int _running;
-    private int _slotsInUse;
-    private long _stepsCompleted;
-    private long _lastStepTicks;
-    private int _lastStepTokens;
-    private int _lastBatchSize;
-    private long _lastProgressTimestamp;
-
-    // Counted with Interlocked.
-    private long _accepted;
-    private long _rejected;
-    private long _rejectedQueueFull;
-    private long _completed;
-    private long _aborted;
-    private long _failed;
-    private long _generatedTokens;
-    private long _runnerFailures;
-    private long _sinkFaults;
 
     /// <summary>Creates an engine; nothing runs until the loop thread calls <see cref="Step"/> or <see cref="RunLoop"/>.</summary>
     /// <param name="options">Limits; validated here.</param>
@@ -53,7 +34,7 @@ public sealed class GenerationEngine : IDisposable
         _runner = runner;
         _time = timeProvider ?? TimeProvider.System;
         _scheduler = new Scheduler(options);
-        _lastProgressTimestamp = _time.GetTimestamp();
+        _counters = new EngineCounters(_time);
     }
 
     /// <summary>The limits this engine runs with.</summary>
@@ -68,7 +49,7 @@ public sealed class GenerationEngine : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(sink);
-        if (Validate(request) is { } invalid)
+        if (request.Problem(_options.MaxSequenceTokens) is { } invalid)
         {
             return Reject(invalid.Reason, invalid.Message);
         }
@@ -112,44 +93,35 @@ public sealed class GenerationEngine : IDisposable
             RefuseWaiting();
         }
         var started = _time.GetTimestamp();
-        var plan = _scheduler.Schedule(_stepIndex, started);
-        if (plan is null)
+        if (_scheduler.Schedule(_stepIndex, started) is not { } step)
         {
             PublishGauges();
-            MarkProgress(started);
+            _counters.Progress(started);
             return false;
         }
         _stepIndex++;
-        for (var i = 0; i < plan.Prefills.Count; i++)
-        {
-            if (plan.Prefills[i].Start == 0)
-            {
-                _intake.LeftWaiting();
-            }
-        }
+        _intake.LeftWaiting(step.Admitted);
 
+        var plan = step.Plan;
         StepOutput output;
         try
         {
             output = _runner.Execute(plan);
-            CheckOutput(plan, output);
+            output.EnsureMatches(plan);
         }
         catch (Exception ex)
         {
-            Interlocked.Increment(ref _runnerFailures);
-            FailPlan($"The model runner failed: {ex.GetType().Name}: {ex.Message}");
+            _counters.RunnerFailed();
+            FailStep(step, $"The model runner failed: {ex.GetType().Name}: {ex.Message}");
             PublishGauges(); // no progress mark: a runner that always throws must show up in health
             return true;
         }
 
         var finished = _time.GetTimestamp();
-        Update(plan, output, finished);
-        Volatile.Write(ref _lastStepTicks, _time.GetElapsedTime(started, finished).Ticks);
-        Volatile.Write(ref _lastStepTokens, plan.TokenCount);
-        Volatile.Write(ref _lastBatchSize, plan.Prefills.Count + plan.Decodes.Count);
-        Interlocked.Increment(ref _stepsCompleted);
+        Update(step, output, finished);
+        _counters.StepCompleted(_time.GetElapsedTime(started, finished), plan.TokenCount, plan.Prefills.Count + plan.Decodes.Count);
         PublishGauges();
-        MarkProgress(finished);
+        _counters.Progress(finished);
         return true;
     }
 
@@ -166,7 +138,7 @@ public sealed class GenerationEngine : IDisposable
             {
                 if (!_scheduler.HasWork && _intake.IsEmpty)
                 {
-                    MarkProgress(_time.GetTimestamp());
+                    _counters.Progress(_time.GetTimestamp());
                     _intake.WaitForWork(_options.IdleHeartbeat, cancellationToken);
                     continue;
                 }
@@ -201,81 +173,20 @@ public sealed class GenerationEngine : IDisposable
     }
 
     /// <summary>The engine's load and counters now. Any thread.</summary>
-    public EngineStats GetStats()
-    {
-        var now = _time.GetTimestamp();
-        var sinceProgress = _time.GetElapsedTime(Volatile.Read(ref _lastProgressTimestamp), now);
-        return new EngineStats(
-            Running: Volatile.Read(ref _running),
-            Waiting: _intake.WaitingCount,
-            SlotsInUse: Volatile.Read(ref _slotsInUse),
-            SlotsTotal: _options.MaxRunning,
-            StepsCompleted: Interlocked.Read(ref _stepsCompleted),
-            LastStepDuration: TimeSpan.FromTicks(Volatile.Read(ref _lastStepTicks)),
-            LastStepTokens: Volatile.Read(ref _lastStepTokens),
-            LastBatchSize: Volatile.Read(ref _lastBatchSize),
-            LastProgressAt: _time.GetUtcNow() - sinceProgress,
-            SinceLastProgress: sinceProgress,
-            Accepted: Interlocked.Read(ref _accepted),
-            Rejected: Interlocked.Read(ref _rejected),
-            RejectedQueueFull: Interlocked.Read(ref _rejectedQueueFull),
-            Completed: Interlocked.Read(ref _completed),
-            Aborted: Interlocked.Read(ref _aborted),
-            Failed: Interlocked.Read(ref _failed),
-            GeneratedTokens: Interlocked.Read(ref _generatedTokens),
-            RunnerFailures: Interlocked.Read(ref _runnerFailures),
-            SinkFaults: Interlocked.Read(ref _sinkFaults));
-    }
+    public EngineStats GetStats() => _counters.Snapshot(_intake.WaitingCount, _options.MaxRunning);
 
     /// <summary>Releases the wake-up event; call after the loop has ended.</summary>
     public void Dispose() => _intake.Dispose();
 
-    private (RejectionReason Reason, string Message)? Validate(GenerationRequest request)
-    {
-        var prompt = request.PromptTokenIds.Length;
-        var maxNew = request.Stopping.MaxNewTokens;
-        if (prompt == 0)
-        {
-            return (RejectionReason.Invalid, "The prompt has no tokens.");
-        }
-        if (maxNew < 1)
-        {
-            return (RejectionReason.Invalid, $"max_new_tokens must be at least 1 (got {maxNew}).");
-        }
-        if (request.Stopping.StopSequences?.Any(s => s is null || s.Length == 0) == true)
-        {
-            return (RejectionReason.Invalid, "A stop sequence is empty; every stop sequence needs at least one token.");
-        }
-        if (request.ImageEmbeddings is { } image && (request.ImageOffset < 0 || (long)request.ImageOffset + image.Rows > prompt))
-        {
-            return (RejectionReason.Invalid, $"image_offset {request.ImageOffset} + {image.Rows} image rows runs outside the prompt of {prompt} tokens.");
-        }
-        if (request.Sampling?.Problem() is { } sampling)
-        {
-            return (RejectionReason.Invalid, "sampling: " + sampling);
-        }
-        if ((long)prompt + maxNew > _options.MaxSequenceTokens)
-        {
-            return (RejectionReason.TooLong,
-                $"The prompt ({prompt} tokens) + max_new_tokens ({maxNew}) = {(long)prompt + maxNew} exceeds the " +
-                $"{_options.MaxSequenceTokens}-token context of a KV slot; shorten the prompt or lower max_new_tokens.");
-        }
-        return null;
-    }
-
     private SubmitResult Accepted(long requestId)
     {
-        Interlocked.Increment(ref _accepted);
+        _counters.Accepted();
         return SubmitResult.Accepted(requestId);
     }
 
     private SubmitResult Reject(RejectionReason reason, string message)
     {
-        Interlocked.Increment(ref _rejected);
-        if (reason == RejectionReason.QueueFull)
-        {
-            Interlocked.Increment(ref _rejectedQueueFull);
-        }
+        _counters.Rejected(reason);
         return SubmitResult.Rejected(reason, message);
     }
 
@@ -306,18 +217,16 @@ public sealed class GenerationEngine : IDisposable
         }
     }
 
-    private void Update(StepPlan plan, StepOutput output, long now)
+    private void Update(ScheduledStep step, StepOutput output, long now)
     {
-        var decodeSequences = _scheduler.DecodeSequences;
-        for (var i = 0; i < plan.Decodes.Count; i++)
+        for (var i = 0; i < step.Decodes.Count; i++)
         {
-            AppendToken(decodeSequences[i], output.DecodeTokenIds[i], output.DecodeLogprobs?[i], now);
+            AppendToken(step.Decodes[i], output.DecodeTokenIds[i], output.DecodeLogprobs?[i], now);
         }
-        var prefillSequences = _scheduler.PrefillSequences;
-        for (var i = 0; i < plan.Prefills.Count; i++)
+        for (var i = 0; i < step.Prefills.Count; i++)
         {
-            var chunk = plan.Prefills[i];
-            var sequence = prefillSequences[i];
+            var chunk = step.Plan.Prefills[i];
+            var sequence = step.Prefills[i];
             sequence.PrefilledTokens = chunk.End;
             if (chunk.IsLast)
             {
@@ -329,14 +238,14 @@ public sealed class GenerationEngine : IDisposable
     private void AppendToken(Sequence sequence, int tokenId, TokenLogprobs? logprobs, long now)
     {
         sequence.Append(tokenId, now);
-        Interlocked.Increment(ref _generatedTokens);
+        _counters.TokenGenerated();
         try
         {
             sequence.Sink.OnToken(tokenId, logprobs);
         }
         catch (Exception)
         {
-            Interlocked.Increment(ref _sinkFaults);
+            _counters.SinkFaulted();
         }
         if (StopChecker.Check(sequence.Generated, sequence.Request.Stopping, _options.EosTokenId) is { } reason)
         {
@@ -344,11 +253,11 @@ public sealed class GenerationEngine : IDisposable
         }
     }
 
-    /// <summary>Ends every request of the failed plan; their KV state is unknown, so their slots are released.</summary>
-    private void FailPlan(string error)
+    /// <summary>Ends every request of the failed step; their KV state is unknown, so their slots are released.</summary>
+    private void FailStep(ScheduledStep step, string error)
     {
         var now = _time.GetTimestamp();
-        foreach (var sequence in _scheduler.DecodeSequences.Concat(_scheduler.PrefillSequences).ToList())
+        foreach (var sequence in step.Decodes.Concat(step.Prefills))
         {
             Finish(sequence, FinishReason.Error, now, error);
         }
@@ -374,18 +283,7 @@ public sealed class GenerationEngine : IDisposable
             ReleaseSlot(slot);
         }
 
-        switch (reason)
-        {
-            case FinishReason.Aborted or FinishReason.Refused:
-                Interlocked.Increment(ref _aborted);
-                break;
-            case FinishReason.Error:
-                Interlocked.Increment(ref _failed);
-                break;
-            default:
-                Interlocked.Increment(ref _completed);
-                break;
-        }
+        _counters.Finished(reason);
         var result = new GenerationResult(
             sequence.Id, reason, sequence.PromptLength, sequence.Generated, sequence.Timings(_time, now), error);
         try
@@ -394,7 +292,7 @@ public sealed class GenerationEngine : IDisposable
         }
         catch (Exception)
         {
-            Interlocked.Increment(ref _sinkFaults);
+            _counters.SinkFaulted();
         }
     }
 
@@ -407,43 +305,11 @@ public sealed class GenerationEngine : IDisposable
         catch (Exception)
         {
             // The slot is logically free either way; the runner resets it at the next chunk with Start = 0.
-            Interlocked.Increment(ref _runnerFailures);
+            _counters.RunnerFailed();
         }
     }
 
-    private void PublishGauges()
-    {
-        Volatile.Write(ref _running, _scheduler.RunningCount);
-        Volatile.Write(ref _slotsInUse, _scheduler.SlotsInUse);
-    }
-
-    private void MarkProgress(long now) => Volatile.Write(ref _lastProgressTimestamp, now);
-
-    private static void CheckOutput(StepPlan plan, StepOutput output)
-    {
-        if (output.PrefillTokenIds.Count != plan.Prefills.Count || output.DecodeTokenIds.Count != plan.Decodes.Count
-            || (output.PrefillLogprobs?.Count ?? plan.Prefills.Count) != plan.Prefills.Count
-            || (output.DecodeLogprobs?.Count ?? plan.Decodes.Count) != plan.Decodes.Count)
-        {
-            ThrowBadOutput(
-                $"expected {plan.Prefills.Count} prefill and {plan.Decodes.Count} decode ids, got " +
-                $"{output.PrefillTokenIds.Count} and {output.DecodeTokenIds.Count}");
-        }
-        for (var i = 0; i < plan.Prefills.Count; i++)
-        {
-            if (plan.Prefills[i].IsLast && output.PrefillTokenIds[i] < 0)
-            {
-                ThrowBadOutput($"no token sampled for the last prefill chunk of request {plan.Prefills[i].RequestId}");
-            }
-        }
-        for (var i = 0; i < plan.Decodes.Count; i++)
-        {
-            if (output.DecodeTokenIds[i] < 0)
-            {
-                ThrowBadOutput($"no token sampled for the decode row of request {plan.Decodes[i].RequestId}");
-            }
-        }
-    }
+    private void PublishGauges() => _counters.Gauges(_scheduler.RunningCount, _scheduler.SlotsInUse);
 
     /// <summary>The runner's tensors are bound to one thread (DESIGN.md), so loop calls from a second thread are a bug.</summary>
     private void EnsureLoopThread()
@@ -455,11 +321,6 @@ public sealed class GenerationEngine : IDisposable
             ThrowWrongThread(owner, current);
         }
     }
-
-    [DoesNotReturn]
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowBadOutput(string what) =>
-        throw new InvalidOperationException($"The model runner's StepOutput does not match its StepPlan: {what}.");
 
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -24,4 +24,41 @@ public sealed record GenerationRequest(
     StoppingParameters Stopping,
     SamplingParameters? Sampling = null,
     IImagePayload? ImageEmbeddings = null,
-    int ImageOffset = 0);
+    int ImageOffset = 0)
+{
+    /// <summary>Why the engine must refuse this request, or null; the one validation on the way to the model.</summary>
+    /// <param name="maxSequenceTokens">Tokens one KV slot holds (<see cref="EngineOptions.MaxSequenceTokens"/>).</param>
+    public (RejectionReason Reason, string Message)? Problem(int maxSequenceTokens)
+    {
+        var prompt = PromptTokenIds.Length;
+        var maxNew = Stopping.MaxNewTokens;
+        if (prompt == 0)
+        {
+            return (RejectionReason.Invalid, "The prompt has no tokens.");
+        }
+        if (maxNew < 1)
+        {
+            return (RejectionReason.Invalid, $"max_new_tokens must be at least 1 (got {maxNew}).");
+        }
+        if (Stopping.StopSequences?.Any(s => s is null || s.Length == 0) == true)
+        {
+            return (RejectionReason.Invalid, "A stop sequence is empty; every stop sequence needs at least one token.");
+        }
+        if (ImageEmbeddings is { } image && (ImageOffset < 0 || (long)ImageOffset + image.Rows > prompt))
+        {
+            return (RejectionReason.Invalid, $"image_offset {ImageOffset} + {image.Rows} image rows runs outside the prompt of {prompt} tokens.");
+        }
+        if (Sampling?.Problem() is { } sampling)
+        {
+            return (RejectionReason.Invalid, "sampling: " + sampling);
+        }
+        if ((long)prompt + maxNew > maxSequenceTokens)
+        {
+            return (RejectionReason.TooLong,
+                $"The prompt ({prompt} tokens) + max_new_tokens ({maxNew}) = {(long)prompt + maxNew} exceeds the " +
+                $"{maxSequenceTokens}-token context of a KV slot; shorten the prompt or lower max_new_tokens.");
+        }
+        return null;
+    }
+}
+

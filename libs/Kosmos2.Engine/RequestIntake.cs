@@ -71,8 +71,8 @@ internal sealed class RequestIntake : IDisposable
         _wake.Set();
     }
 
-    /// <summary>A request left the waiting state (admitted, aborted or shut down).</summary>
-    public void LeftWaiting() => Interlocked.Decrement(ref _waiting);
+    /// <summary><paramref name="count"/> requests left the waiting state (admitted, aborted or shut down).</summary>
+    public void LeftWaiting(int count = 1) => Interlocked.Add(ref _waiting, -count);
 
     /// <summary>Everything queued since the last drain, in arrival order; valid until the next call.</summary>
     public List<Item> Drain()

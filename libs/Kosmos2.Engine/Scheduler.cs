@@ -15,8 +15,6 @@ internal sealed class Scheduler(EngineOptions options)
     private readonly List<Sequence> _waiting = [];
     private readonly List<Sequence> _running = [];
     private readonly SlotAllocator _slots = new(options.MaxRunning);
-    private readonly List<Sequence> _prefillSequences = [];
-    private readonly List<Sequence> _decodeSequences = [];
 
     public int WaitingCount => _waiting.Count;
 
@@ -26,22 +24,14 @@ internal sealed class Scheduler(EngineOptions options)
 
     public bool HasWork => _running.Count > 0 || _waiting.Count > 0;
 
-    /// <summary>Sequences of the last plan's prefill chunks, index-aligned with <see cref="StepPlan.Prefills"/>.</summary>
-    public IReadOnlyList<Sequence> PrefillSequences => _prefillSequences;
-
-    /// <summary>Sequences of the last plan's decode rows, index-aligned with <see cref="StepPlan.Decodes"/>.</summary>
-    public IReadOnlyList<Sequence> DecodeSequences => _decodeSequences;
-
     /// <summary>Every sequence the scheduler holds: running in admission order, then waiting in arrival order.</summary>
     public IEnumerable<Sequence> All => _running.Concat(_waiting);
 
     public void Enqueue(Sequence sequence) => _waiting.Add(sequence);
 
-    /// <summary>The next step's plan, or null when there is nothing to run.</summary>
-    public StepPlan? Schedule(long stepIndex, long now)
+    /// <summary>The next step, or null when there is nothing to run.</summary>
+    public ScheduledStep? Schedule(long stepIndex, long now)
     {
-        _prefillSequences.Clear();
-        _decodeSequences.Clear();
         if (!HasWork)
         {
             return null;
@@ -49,6 +39,7 @@ internal sealed class Scheduler(EngineOptions options)
 
         var budget = options.MaxTokensPerStep;
         var decodes = new List<DecodeRow>(_running.Count);
+        var decodeSequences = new List<Sequence>(_running.Count);
         foreach (var sequence in _running)
         {
             if (sequence.IsPrefillComplete)
@@ -61,12 +52,13 @@ internal sealed class Scheduler(EngineOptions options)
                     sequence.PromptLength + generated.Count - 1,
                     sequence.Request,
                     generated));
-                _decodeSequences.Add(sequence);
+                decodeSequences.Add(sequence);
                 budget--;
             }
         }
 
         var prefills = new List<PrefillChunk>();
+        var prefillSequences = new List<Sequence>();
         foreach (var sequence in _running)
         {
             if (budget == 0)
@@ -75,10 +67,11 @@ internal sealed class Scheduler(EngineOptions options)
             }
             if (!sequence.IsPrefillComplete)
             {
-                budget -= AddChunk(prefills, sequence, budget);
+                budget -= AddChunk(prefills, prefillSequences, sequence, budget);
             }
         }
 
+        var admitted = 0;
         while (budget > 0 && _waiting.Count > 0 && _slots.HasFree)
         {
             var sequence = _waiting[0];
@@ -87,10 +80,11 @@ internal sealed class Scheduler(EngineOptions options)
             sequence.Status = RequestStatus.Running;
             sequence.AdmittedTimestamp = now;
             _running.Add(sequence);
-            budget -= AddChunk(prefills, sequence, budget);
+            admitted++;
+            budget -= AddChunk(prefills, prefillSequences, sequence, budget);
         }
 
-        return new StepPlan(stepIndex, prefills, decodes);
+        return new ScheduledStep(new StepPlan(stepIndex, prefills, decodes), prefillSequences, decodeSequences, admitted);
     }
 
     /// <summary>Takes a sequence out of the batch or the queue; returns the slot it freed, or −1.</summary>
@@ -108,13 +102,17 @@ internal sealed class Scheduler(EngineOptions options)
         return -1;
     }
 
-    private int AddChunk(List<PrefillChunk> prefills, Sequence sequence, int budget)
+    private static int AddChunk(List<PrefillChunk> prefills, List<Sequence> sequences, Sequence sequence, int budget)
     {
         var start = sequence.PrefilledTokens;
         var length = Math.Min(sequence.PromptLength - start, budget);
         var end = start + length;
         prefills.Add(new PrefillChunk(sequence.Id, sequence.Slot, sequence.Request, start, end, end == sequence.PromptLength));
-        _prefillSequences.Add(sequence);
+        sequences.Add(sequence);
         return length;
     }
 }
+
+/// <summary>A step as scheduled: the runner's plan and, index-aligned with its chunks and rows, the sequences they belong to.</summary>
+/// <param name="Admitted">Requests that left the waiting queue for a slot in this step.</param>
+internal sealed record ScheduledStep(StepPlan Plan, IReadOnlyList<Sequence> Prefills, IReadOnlyList<Sequence> Decodes, int Admitted);
