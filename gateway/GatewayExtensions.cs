@@ -18,12 +18,18 @@ public static class GatewayExtensions
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<Kosmos2ApiService>>(o =>
             o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes * 2 + (1 << 20)));
 
+        // Outermost on the public service, so calls the API-key check refuses are counted under their status too.
+        builder.Services.AddSingleton<Generation.RequestOutcomeInterceptor>();
+        builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<Kosmos2ApiService>>(o => o.Interceptors.Add<Generation.RequestOutcomeInterceptor>());
         builder.AddGatewayAuth<Kosmos2ApiService>();
         builder.AddGatewayRouting();
         builder.AddGatewaySessions();
         builder.Services.AddSingleton<Generation.GatewayTokenizer>();
         builder.Services.AddSingleton<Generation.GatewayMetrics>();
         builder.Services.AddSingleton<Generation.GenerationRunner>();
+        builder.Services.AddSingleton<Generation.GenerateResults>();
+        builder.Services.AddSingleton<Generation.GenerateHandler>();
+        builder.Services.AddSingleton<ChatHandler>();
         return builder;
     }
 

@@ -14,9 +14,10 @@ public sealed class GatewayMetrics
     private readonly Counter<long> _outcomes;
     private readonly Counter<long> _tokens;
 
-    public GatewayMetrics()
+    /// <param name="meters">The host's meter factory: each gateway's instruments are its own (tests tell hosts apart by it).</param>
+    public GatewayMetrics(IMeterFactory meters)
     {
-        var meter = new Meter(MeterName);
+        var meter = meters.Create(MeterName);
         _timeToFirstToken = meter.CreateHistogram<double>("gen_ai.server.time_to_first_token", "s", "Time from a request's arrival at the gateway to its first generated token.");
         _requestDuration = meter.CreateHistogram<double>("gen_ai.server.request.duration", "s", "Time from a request's arrival to its final message.");
         _visionDuration = meter.CreateHistogram<double>("kosmos2.gateway.vision.duration", "s", "Time to obtain an image's embeddings.");
@@ -31,14 +32,17 @@ public sealed class GatewayMetrics
         _visionDuration.Record(seconds);
     }
 
-    public void RecordRequest(string method, string status, double seconds, double? timeToFirstTokenSeconds, int inputTokens, int outputTokens)
+    /// <summary>A finished call of the public service, by its real gRPC status (see <see cref="RequestOutcomeInterceptor"/>).</summary>
+    public void RecordRequest(string method, string status, double seconds)
     {
         _outcomes.Add(1, new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("status", status));
-        _requestDuration.Record(seconds, new KeyValuePair<string, object?>("method", method));
-        if (timeToFirstTokenSeconds is { } ttft)
-        {
-            _timeToFirstToken.Record(ttft);
-        }
+        _requestDuration.Record(seconds, new KeyValuePair<string, object?>("method", method), new KeyValuePair<string, object?>("status", status));
+    }
+
+    /// <summary>A generation that reached its result: time to its first token and its tokens.</summary>
+    public void RecordGeneration(double timeToFirstTokenSeconds, int inputTokens, int outputTokens)
+    {
+        _timeToFirstToken.Record(timeToFirstTokenSeconds);
         _tokens.Add(inputTokens, new KeyValuePair<string, object?>("gen_ai.token.type", "input"));
         _tokens.Add(outputTokens, new KeyValuePair<string, object?>("gen_ai.token.type", "output"));
     }

@@ -6,6 +6,7 @@ using Kosmos2.Gateway.Auth;
 using Kosmos2.Gateway.Routing;
 using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Grounding;
+using Kosmos2.Processing.Prompts;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Generation;
@@ -80,7 +81,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         {
             RequestId = context.GetHttpContext().TraceIdentifier,
             ImageEmbeddings = image.Embeddings,
-            ImageOffset = 2,
+            ImageOffset = PromptBuilder.ImageOffset, // every prompt, a chat context too, starts <s><image>
             Sampling = input.Sampling,
             Stopping = new DecodeStopping { MaxNewTokens = (uint)input.MaxNewTokens },
         };

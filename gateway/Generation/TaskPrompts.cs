@@ -63,7 +63,7 @@ public static class TaskPrompts
                 {
                     RpcErrors.InvalidArgument("TASK_KIND_VQA needs `text`: the question.");
                 }
-                return [new PlannedPrompt($"Question: {request.Text.Trim()} Answer:", null, false)];
+                return [new PlannedPrompt(QuestionPrompt.Vqa(request.Text.Trim()), null, false)];
             default:
                 RpcErrors.InvalidArgument($"Unknown task {(int)request.Task}.");
                 return [];

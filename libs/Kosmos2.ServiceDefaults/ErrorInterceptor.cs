@@ -40,20 +40,29 @@ public sealed partial class ErrorInterceptor(ILogger<ErrorInterceptor> logger) :
         }
     }
 
+    /// <summary>The status a client gets for <paramref name="ex"/> thrown by a handler (what this interceptor makes of it).</summary>
+    public static StatusCode StatusOf(Exception ex, ServerCallContext context) => ex switch
+    {
+        RpcException rpc => rpc.StatusCode,
+        OperationCanceledException when context.CancellationToken.IsCancellationRequested => StatusCode.Cancelled,
+        RedisConnectionException or RedisTimeoutException => StatusCode.Unavailable,
+        _ => StatusCode.Internal,
+    };
+
     private RpcException Translate(Exception ex, ServerCallContext context)
     {
-        if (ex is OperationCanceledException && context.CancellationToken.IsCancellationRequested)
-        {
-            return new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled or its deadline passed."));
-        }
         var requestId = context.GetHttpContext().TraceIdentifier;
-        if (ex is RedisConnectionException or RedisTimeoutException)
+        switch (StatusOf(ex, context))
         {
-            LogRedisUnavailable(logger, context.Method, requestId, ex.Message);
-            return new RpcException(new Status(StatusCode.Unavailable, $"Redis (sessions and caches) is out of reach; retry shortly (request {requestId})."));
+            case StatusCode.Cancelled:
+                return new RpcException(new Status(StatusCode.Cancelled, "The call was cancelled or its deadline passed."));
+            case StatusCode.Unavailable:
+                LogRedisUnavailable(logger, context.Method, requestId, ex.Message);
+                return new RpcException(new Status(StatusCode.Unavailable, $"Redis (sessions and caches) is out of reach; retry shortly (request {requestId})."));
+            default:
+                LogUnhandled(logger, ex, context.Method, requestId);
+                return new RpcException(new Status(StatusCode.Internal, $"Internal error in {context.Method} (request {requestId}); see the server log."));
         }
-        LogUnhandled(logger, ex, context.Method, requestId);
-        return new RpcException(new Status(StatusCode.Internal, $"Internal error in {context.Method} (request {requestId}); see the server log."));
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception in {Method}, request {RequestId}")]

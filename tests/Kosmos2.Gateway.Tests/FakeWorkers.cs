@@ -65,6 +65,12 @@ public sealed class FakeWorker : IAsyncDisposable
     /// <summary>Token ids a <see cref="DecoderBehavior.Script"/> decoder streams.</summary>
     public IReadOnlyList<uint> Script { get; set; } = [];
 
+    /// <summary>
+    /// A <see cref="DecoderBehavior.Script"/> decoder holds back the final message of a prompt holding this id until
+    /// <see cref="ReleaseAll"/> (the other prompts of the same call run to their end).
+    /// </summary>
+    public uint? HoldPromptsWith { get; set; }
+
     /// <summary>The sampling of the last Generate call.</summary>
     public DecodeSampling? LastSampling { get; private set; }
 
@@ -155,6 +161,10 @@ public sealed class FakeWorker : IAsyncDisposable
                         for (var i = 0; i < worker.Script.Count - 1; i++)
                         {
                             await responseStream.WriteAsync(WithLogprob(Tokens(worker.Script[i]), request, i));
+                        }
+                        if (worker.HoldPromptsWith is { } held && request.InputIds.Contains(held))
+                        {
+                            await Volatile.Read(ref worker._release).Task.WaitAsync(context.CancellationToken);
                         }
                         await responseStream.WriteAsync(WithLogprob(Final(worker.Script[^1]), request, worker.Script.Count - 1));
                         break;
