@@ -1,5 +1,5 @@
 using System.Diagnostics.Metrics;
-using Kosmos2.DecoderWorker.Engine;
+using Kosmos2.DecoderWorker.Hosting;
 using Kosmos2.Model;
 using Kosmos2.ServiceDefaults;
 

@@ -3,7 +3,8 @@ using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
-using Kosmos2.DecoderWorker.Engine;
+using Kosmos2.DecoderWorker.Hosting;
+using Kosmos2.DecoderWorker.Execution;
 using Kosmos2.Engine;
 using Kosmos2.ServiceDefaults;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Grpc.Core;
 using Grpc.Core.Interceptors;
-using Kosmos2.Gateway.Validation;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Auth;

@@ -4,7 +4,6 @@ using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Contracts.V1;
 using Kosmos2.Gateway.Auth;
 using Kosmos2.Gateway.Routing;
-using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Prompts;
 using Kosmos2.ServiceDefaults;

@@ -1,5 +1,4 @@
 using Kosmos2.Contracts.V1;
-using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Prompts;
 using Kosmos2.ServiceDefaults;

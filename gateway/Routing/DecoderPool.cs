@@ -2,7 +2,6 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
 using Kosmos2.Contracts.Internal.V1;
-using Kosmos2.Gateway.Validation;
 using Microsoft.Extensions.Options;
 using Kosmos2.ServiceDefaults;
 
@@ -68,7 +67,7 @@ public sealed partial class DecoderPool : IDisposable
     /// The decoder that served the session's previous turn (<see cref="DecoderGeneration.Address"/>), or null; used when
     /// it is not much busier than the least busy one (see <see cref="DecoderPicker"/>).
     /// </param>
-    /// <param name="options">Deadline and cancellation of the incoming call (<see cref="WorkerCallOptions.From"/>).</param>
+    /// <param name="options">Deadline and cancellation of the incoming call (<see cref="WorkerCallOptions.From(ServerCallContext)"/>).</param>
     /// <returns>The stream, its first message already read; dispose it to end the call and free the decoder's count.</returns>
     /// <exception cref="RpcException">
     /// The last refusal when every attempt was refused; UNAVAILABLE when no decoder is ready within

@@ -2,7 +2,6 @@ using Grpc.Core;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Configuration;
 using Kosmos2.Contracts.Internal.V1;
-using Kosmos2.Gateway.Validation;
 using Microsoft.Extensions.Options;
 using Kosmos2.ServiceDefaults;
 
@@ -64,7 +63,7 @@ public sealed class VisionPool : IDisposable
     public VisionWorker.VisionWorkerClient Client => _client ?? NotConfigured();
 
     /// <summary>
-    /// Encodes one image; pass <see cref="WorkerCallOptions.From"/> of the incoming call. UNAVAILABLE when no vision
+    /// Encodes one image; pass <see cref="WorkerCallOptions.From(ServerCallContext)"/> of the incoming call. UNAVAILABLE when no vision
     /// worker is ready within <c>Gateway:WorkerReadyWaitMs</c>.
     /// </summary>
     public async Task<EncodeResponse> EncodeAsync(EncodeRequest request, CallOptions options)

@@ -17,7 +17,7 @@ public static class WorkerCallOptions
     public static CallOptions From(ServerCallContext context) =>
         new CallOptions(deadline: context.Deadline == DateTime.MaxValue ? null : context.Deadline, cancellationToken: context.CancellationToken).WithWaitForReady();
 
-    /// <summary>Like <see cref="From"/>, with the wait bounded by <paramref name="limit"/> when the caller set no shorter deadline (short unary calls).</summary>
+    /// <summary>Like <see cref="From(ServerCallContext)"/>, with the wait bounded by <paramref name="limit"/> when the caller set no shorter deadline (short unary calls).</summary>
     public static CallOptions From(ServerCallContext context, TimeSpan limit)
     {
         var capped = DateTime.UtcNow + limit;

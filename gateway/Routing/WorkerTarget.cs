@@ -1,5 +1,4 @@
 using Grpc.Net.Client.Balancer;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Kosmos2.Gateway.Routing;
 

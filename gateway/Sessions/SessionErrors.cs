@@ -1,5 +1,4 @@
 using System.Diagnostics.CodeAnalysis;
-using Kosmos2.Gateway.Validation;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Sessions;

@@ -1,4 +1,3 @@
-using Kosmos2.Gateway.Validation;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Sessions;

@@ -33,19 +33,6 @@ public static class RequestValidator
         }
     }
 
-    /// <summary>The decoded image's size, once known (the vision worker reports it).</summary>
-    public static void ValidateImagePixels(long width, long height, GatewayOptions options, string field = "image")
-    {
-        if (width <= 0 || height <= 0)
-        {
-            RpcErrors.InvalidArgument($"{field} has no pixels ({width}×{height}).");
-        }
-        if (width * height > options.MaxImagePixels)
-        {
-            RpcErrors.OverLimit($"{field} ({width}×{height})", $"{width * height:N0} pixels", $"{options.MaxImagePixels:N0} pixels", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxImagePixels));
-        }
-    }
-
     /// <summary>A prompt, question or expression: at most <see cref="GatewayOptions.MaxPromptChars"/> characters.</summary>
     public static void ValidateText(string? text, string field, GatewayOptions options, bool required = false)
     {

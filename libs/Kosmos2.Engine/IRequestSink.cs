@@ -13,6 +13,6 @@ public interface IRequestSink
     /// <summary>One generated token with its log-probabilities (null unless the request asked); the engine calls this one.</summary>
     void OnToken(int tokenId, TokenLogprobs? logprobs) => OnToken(tokenId);
 
-    /// <summary>The request ended; called exactly once per accepted request, after its last <see cref="OnToken"/>.</summary>
+    /// <summary>The request ended; called exactly once per accepted request, after its last <see cref="OnToken(int)"/>.</summary>
     void OnFinished(GenerationResult result);
 }

@@ -8,8 +8,6 @@ internal sealed class SlotAllocator(int capacity)
 {
     private readonly bool[] _inUse = new bool[capacity];
 
-    public int Capacity => _inUse.Length;
-
     public int InUse { get; private set; }
 
     public bool HasFree => InUse < _inUse.Length;

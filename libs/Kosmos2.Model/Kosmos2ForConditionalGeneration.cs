@@ -1,6 +1,5 @@
 using Kosmos2.Model.Text;
 using Kosmos2.Model.Vision;
-using TorchSharp;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using Kosmos2.Kernels;
-using Kosmos2.Model.Loading;
 using Kosmos2.Model.Text;
 using TorchSharp;
 using static TorchSharp.torch;

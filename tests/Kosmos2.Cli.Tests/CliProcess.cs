@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text;
 using Kosmos2.Testing;
 
 namespace Kosmos2.Cli.Tests;

@@ -1,4 +1,3 @@
-using Kosmos2.Testing;
 
 namespace Kosmos2.DecoderWorker.Tests;
 

@@ -1,4 +1,3 @@
-using Kosmos2.Engine;
 
 namespace Kosmos2.Engine.Tests;
 

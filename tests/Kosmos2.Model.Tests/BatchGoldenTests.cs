@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Kosmos2.Model.Text;
 using TorchSharp;
 using Xunit.Abstractions;

@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Kosmos2.Model.Loading;
 using Kosmos2.Testing;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Kosmos2.Model.Tests;

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

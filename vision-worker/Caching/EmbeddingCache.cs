@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Kosmos2.Contracts.Internal.V1;
-using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace Kosmos2.VisionWorker.Caching;
@@ -50,8 +48,6 @@ public sealed partial class EmbeddingCache : IDisposable
 
     /// <summary>True while Redis is configured and its last call succeeded.</summary>
     public bool RedisHealthy => _redis is not null && Volatile.Read(ref _redisHealthy) == 1;
-
-    public LocalLru? Local => _local;
 
     /// <summary>Looks the key up locally, then in Redis; a damaged value counts as a miss (and is deleted).</summary>
     public async Task<(CachedEmbeddings? Value, CacheTier Tier)> GetAsync(string key, TensorDType dtype, int rows, int columns)
@@ -102,16 +98,6 @@ public sealed partial class EmbeddingCache : IDisposable
             {
                 _bytesWritten.Add(value.Length);
             }
-        }
-    }
-
-    /// <summary>Removes a key from both tiers (tests and admin use).</summary>
-    public async Task RemoveAsync(string key)
-    {
-        _local?.Remove(key);
-        if (_redis is not null)
-        {
-            await TryRedisAsync(db => db.KeyDeleteAsync(key)).ConfigureAwait(false);
         }
     }
 

@@ -1,5 +1,4 @@
 using Kosmos2.Kernels;
-using TorchSharp;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;

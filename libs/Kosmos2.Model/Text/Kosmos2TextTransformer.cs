@@ -43,9 +43,6 @@ public sealed class Kosmos2TextTransformer : nn.Module
     /// <summary>The token embedding (its weight is also the tied <c>lm_head</c> weight).</summary>
     public Embedding EmbedTokens => _embedTokens;
 
-    /// <summary>The positional table (for tests against HF's rows).</summary>
-    public Kosmos2TextSinusoidalPositionalEmbedding EmbedPositions => _embedPositions;
-
     /// <summary>
     /// Decoder input: embed_tokens(ids), image rows written where <paramref name="imageMask"/> is set (row-major, as HF's
     /// boolean assignment), THEN ×sqrt(D) (image rows included), then + positions.

@@ -34,18 +34,18 @@ public sealed class ImageGoldenTests
     public void Resized_pixels_and_pixel_values_equal_the_reference_exactly(string image)
     {
         var png = Path.Combine(RepoPaths.GoldenDir, "images", image);
-        var expected = SafetensorsFile.Open(Path.ChangeExtension(png, ".safetensors"));
+        var expected = new SafetensorsReader(Path.ChangeExtension(png, ".safetensors"));
 
         var decoded = ImageDecoder.Decode(File.ReadAllBytes(png));
         var result = ImagePreprocessor.Preprocess(decoded);
 
         Assert.Equal([224, 224, 3], expected.Shape("resized_rgb_uint8"));
-        var resized = expected.ReadU8("resized_rgb_uint8");
+        var resized = expected.UInt8("resized_rgb_uint8");
         var firstResized = FirstDifference(resized, result.ResizedRgb);
         Assert.True(firstResized < 0, $"resized_rgb_uint8 differs first at flat index {firstResized}: expected {(firstResized < 0 ? 0 : resized[firstResized])}, got {(firstResized < 0 ? 0 : result.ResizedRgb[firstResized])}");
 
         Assert.Equal([1, 3, 224, 224], expected.Shape("pixel_values"));
-        var pixels = expected.ReadF32("pixel_values");
+        var pixels = expected.Float32("pixel_values");
         Assert.Equal(pixels.Length, result.PixelValues.Length);
         for (var i = 0; i < pixels.Length; i++)
         {

@@ -1,10 +1,10 @@
 using System.Diagnostics;
-using System.Diagnostics.Metrics;
+using Kosmos2.DecoderWorker.Execution;
 using Kosmos2.Engine;
 using Kosmos2.Model;
 using TorchSharp;
 
-namespace Kosmos2.DecoderWorker.Engine;
+namespace Kosmos2.DecoderWorker.Hosting;
 
 /// <summary>
 /// Owns the engine thread: loads the model and preallocates the KV pool on it, warms up, then runs the engine loop

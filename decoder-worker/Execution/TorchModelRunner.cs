@@ -7,7 +7,7 @@ using Kosmos2.Model.Text;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Kosmos2.DecoderWorker.Engine;
+namespace Kosmos2.DecoderWorker.Execution;
 
 /// <summary>
 /// The engine's model runner: owns the model, the preallocated KV pool and each slot's sampler. Every call comes
