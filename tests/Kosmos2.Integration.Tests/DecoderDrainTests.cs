@@ -25,7 +25,7 @@ public sealed class DecoderDrainTests
         try
         {
             var client = new DecoderWorker.DecoderWorkerClient(decoder.Channel);
-            var longest = await RunningLengthAsync(client);
+            var longest = await RunningLengthAsync(client, RunningSeconds);
             var clock = Stopwatch.StartNew();
             var calls = Enumerable.Range(0, Slots + Queued).Select(i => RunDirectAsync(client, longest, clock)).ToList();
             await WaitForLoadAsync(client, Slots, Queued);
@@ -81,12 +81,16 @@ public sealed class DecoderDrainTests
             var decoderClient = new DecoderWorker.DecoderWorkerClient(first.Channel);
             var api = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
             var image = new Contracts.V1.Image { Data = ByteString.CopyFrom(await File.ReadAllBytesAsync(GoldenCase.All()[0].ImagePath)) };
+            // One request through the whole path first: the image is encoded and cached and the gateway's code paths
+            // are warm, so the eight below reach the decoder's queue quickly even on a loaded machine (on CI a cold
+            // first request took longer than the running streams lasted, and the queue never held eight).
+            await GenerateAsync(api, image);
             var clock = Stopwatch.StartNew();
 
             // Four long streams hold the slots (ignore_eos, which only the internal API offers: they run to their
             // length whatever the weights), sent straight to the decoder; the eight requests through the gateway
             // queue behind them.
-            var longest = await RunningLengthAsync(decoderClient);
+            var longest = await RunningLengthAsync(decoderClient, RunningSecondsBehindGateway);
             var running = Enumerable.Range(0, Slots).Select(_ => RunDirectAsync(decoderClient, longest, clock)).ToList();
             await WaitForLoadAsync(decoderClient, Slots, 0);
             var viaGateway = Enumerable.Range(0, Queued).Select(_ => GenerateAsync(api, image)).ToList();
@@ -122,18 +126,24 @@ public sealed class DecoderDrainTests
     private const double RunningSeconds = 3;
 
     /// <summary>
-    /// New tokens for the running streams: about <see cref="RunningSeconds"/> of decoding at the speed this machine
+    /// Seconds the running streams last when the queued requests come through a gateway: long enough for eight
+    /// requests to pass the gateway and queue behind them on a loaded machine.
+    /// </summary>
+    private const double RunningSecondsBehindGateway = 20;
+
+    /// <summary>
+    /// New tokens for the running streams: about <paramref name="seconds"/> of decoding at the speed this machine
     /// shows now (a timed 16-token generation; steps take milliseconds on an idle machine and far longer on a loaded
     /// one), at least 16, at most what the decoder's context holds.
     /// </summary>
-    private static async Task<int> RunningLengthAsync(DecoderWorker.DecoderWorkerClient client)
+    private static async Task<int> RunningLengthAsync(DecoderWorker.DecoderWorkerClient client, double seconds)
     {
         const int probe = 16;
         var watch = Stopwatch.StartNew();
         var outcome = await RunDirectAsync(client, probe, watch);
         Assert.Equal((StatusCode.OK, probe), (outcome.Status, outcome.Tokens));
         var perToken = outcome.EndedAt.TotalSeconds / probe;
-        return (int)Math.Clamp(RunningSeconds / perToken, probe, MaxSequenceTokens() - Prompt.Length);
+        return (int)Math.Clamp(seconds / perToken, probe, MaxSequenceTokens() - Prompt.Length);
     }
 
     private static readonly uint[] Prompt = [0, 4, 5, 6, 7, 8];
