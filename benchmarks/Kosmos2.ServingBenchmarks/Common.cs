@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Kosmos2.Testing;
+using Kosmos2.Launch;
 
 namespace Kosmos2.ServingBenchmarks;
 
@@ -84,25 +84,12 @@ internal static class LoadAverage
     public static double OneMinute() => double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
 }
 
-/// <summary>Starts the built services (Release preferred: this benchmark is normally built with <c>-c Release</c>).</summary>
+/// <summary>Starts the built services (in this benchmark's configuration first: it is normally built with <c>-c Release</c>).</summary>
 internal static class Services
 {
-    public static string Assembly(string projectFolder, string assemblyName)
-    {
-        foreach (var configuration in new[] { "Release", "Debug" })
-        {
-            var path = Path.Combine(RepoPaths.RepoRoot, projectFolder, "bin", configuration, "net10.0", "linux-x64", assemblyName + ".dll");
-            if (File.Exists(path))
-            {
-                return path;
-            }
-        }
-        throw new FileNotFoundException($"{assemblyName} is not built: dotnet build -c Release Kosmos2.Grpc.sln");
-    }
-
     public static ServiceProcess Start(string name, string projectFolder, string assemblyName, Dictionary<string, string> environment)
     {
-        var path = Assembly(projectFolder, assemblyName);
+        var path = RepoPaths.BuiltAssembly(projectFolder, assemblyName);
         Progress.Log($"starting {name} ({Path.GetRelativePath(RepoPaths.RepoRoot, path)}) with {string.Join(", ", environment.Where(e => !e.Key.StartsWith("Redis", StringComparison.Ordinal)).Select(e => $"{e.Key}={e.Value}"))}");
         return ServiceProcess.Start(name, path, environment);
     }
@@ -112,5 +99,25 @@ internal static class Services
         var watch = Stopwatch.StartNew();
         await Task.WhenAll(services.Select(s => s.WaitHealthyAsync(TimeSpan.FromMinutes(6))));
         Progress.Log($"{string.Join(", ", services.Select(s => s.Name))} SERVING after {watch.Elapsed.TotalSeconds:F0} s (load {LoadAverage.Now()})");
+    }
+}
+
+/// <summary>Seeded random-pixel PNGs: a new image per seed, so each is a cache miss until sent twice.</summary>
+internal static class RandomImages
+{
+    public static byte[] Png(int width, int height, int seed)
+    {
+        var random = new Random(seed);
+        using var bitmap = new SkiaSharp.SKBitmap(width, height, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Opaque);
+        var pixels = new byte[width * height * 4];
+        random.NextBytes(pixels);
+        for (var i = 3; i < pixels.Length; i += 4)
+        {
+            pixels[i] = 255;
+        }
+        System.Runtime.InteropServices.Marshal.Copy(pixels, 0, bitmap.GetPixels(), pixels.Length);
+        using var image = SkiaSharp.SKImage.FromBitmap(bitmap);
+        using var png = image.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+        return png.ToArray();
     }
 }

@@ -3,7 +3,7 @@ using Google.Protobuf;
 using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Model;
-using Kosmos2.Testing;
+using Kosmos2.Launch;
 using DecoderClient = Kosmos2.Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient;
 
 namespace Kosmos2.ServingBenchmarks;

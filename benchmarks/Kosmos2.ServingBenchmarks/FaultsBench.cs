@@ -1,9 +1,8 @@
 using System.Diagnostics;
-using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Kosmos2.Contracts.V1;
-using Kosmos2.Testing;
+using Kosmos2.Launch;
 
 namespace Kosmos2.ServingBenchmarks;
 
@@ -22,27 +21,14 @@ internal static class FaultsBench
     {
         var model = options.String("model", RepoPaths.GoldenModelDir);
         await using var redis = await RedisServer.StartAsync(persistent: true, password: null);
-        var common = new Dictionary<string, string>
-        {
-            ["Redis__Sessions"] = redis.ConnectionString,
-            ["Redis__Cache"] = redis.ConnectionString,
-            ["Vision__ModelDir"] = model,
-            ["Vision__DType"] = "float32",
-            ["Decoder__ModelDir"] = model,
-            ["Decoder__DType"] = "float32",
-        };
+        var common = ClusterEnvironment.Common(model, "float32", redis.ConnectionString, redis.ConnectionString);
         var visionPort = FreePort.Next();
         var decoderPorts = new[] { FreePort.Next(), FreePort.Next() };
         var gatewayPort = FreePort.Next();
-        var vision = StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, visionPort);
-        var decoders = decoderPorts.Select((p, i) => StartAt($"decoder-{i}", "decoder-worker", "Kosmos2.DecoderWorker", common, p)).ToArray();
-        var gatewayEnvironment = new Dictionary<string, string>(common)
-        {
-            ["Gateway__TokenizerDir"] = model,
-            ["Gateway__VisionWorkers"] = vision.Address,
-            ["Gateway__DecoderWorkers"] = string.Join(',', decoders.Select(d => d.Address)),
-        };
-        var gateway = StartAt("gateway", "gateway", "Kosmos2.Gateway", gatewayEnvironment, gatewayPort);
+        var vision = FaultCalls.StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, visionPort);
+        var decoders = decoderPorts.Select((p, i) => FaultCalls.StartAt($"decoder-{i}", "decoder-worker", "Kosmos2.DecoderWorker", common, p)).ToArray();
+        var gatewayEnvironment = ClusterEnvironment.Gateway(common, model, vision.Address, decoders.Select(d => d.Address));
+        var gateway = FaultCalls.StartAt("gateway", "gateway", "Kosmos2.Gateway", gatewayEnvironment, gatewayPort);
         try
         {
             await Services.WaitAsync([vision, .. decoders, gateway]);
@@ -97,7 +83,7 @@ internal static class FaultsBench
         var firstMessages = new CountdownEvent(8);
         var streams = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
         {
-            using var call = client.Generate(LongRequest(i), deadline: DateTime.UtcNow.AddMinutes(3));
+            using var call = client.Generate(FaultCalls.LongRequest(i), deadline: DateTime.UtcNow.AddMinutes(3));
             var signalled = false;
             try
             {
@@ -125,20 +111,20 @@ internal static class FaultsBench
         var watch = Stopwatch.StartNew();
         decoders[victim].Crash();
         killedAt.SetResult(watch);
-        var retried = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => CaptionAsync(client, seed: 100 + i)));
+        var retried = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => FaultCalls.CaptionAsync(client, seed: 100 + i)));
         var results = await Task.WhenAll(streams);
         var failed = results.Where(r => r.Status != StatusCode.OK).ToList();
         figures.Add("s1_streams_failed", failed.Count, $"of 8 ({string.Join(", ", failed.Select(f => f.Status).Distinct())})");
         figures.Add("s1_failed_stream_max_ms_after_kill", failed.Count == 0 ? 0 : failed.Max(f => f.AfterKillMs), "ms");
         figures.Add("s1_new_requests_succeeded", retried.Count(s => s == StatusCode.OK), "of 8 (sent after the kill)");
 
-        var restarted = StartAt($"decoder-{victim}", "decoder-worker", "Kosmos2.DecoderWorker", common, port);
+        var restarted = FaultCalls.StartAt($"decoder-{victim}", "decoder-worker", "Kosmos2.DecoderWorker", common, port);
         await restarted.WaitHealthyAsync(TimeSpan.FromMinutes(3));
         var back = Stopwatch.StartNew();
         var internalClient = new Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient(restarted.Channel);
         while (back.Elapsed < TimeSpan.FromSeconds(60) && (await internalClient.GetInfoAsync(new Contracts.Internal.V1.DecoderInfoRequest())).Steps == 0)
         {
-            await Task.WhenAll(Enumerable.Range(0, 4).Select(i => CaptionAsync(client, seed: 200 + i)));
+            await Task.WhenAll(Enumerable.Range(0, 4).Select(i => FaultCalls.CaptionAsync(client, seed: 200 + i)));
         }
         figures.Add("s1_restarted_decoder_takes_traffic_s", back.Elapsed.TotalSeconds, "s after it reported SERVING");
         return restarted;
@@ -151,12 +137,12 @@ internal static class FaultsBench
         Progress.Log("2: the vision worker killed");
         vision.Crash();
         var watch = Stopwatch.StartNew();
-        var status = await CaptionAsync(client, seed: 300);
+        var status = await FaultCalls.CaptionAsync(client, seed: 300);
         figures.Add("s2_status_while_down", (int)status, $"({status})");
         figures.Add("s2_answer_while_down_ms", watch.Elapsed.TotalMilliseconds, "ms");
-        var restarted = StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, port);
+        var restarted = FaultCalls.StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, port);
         var back = Stopwatch.StartNew();
-        while (await CaptionAsync(client, seed: 301) != StatusCode.OK && back.Elapsed < TimeSpan.FromMinutes(3))
+        while (await FaultCalls.CaptionAsync(client, seed: 301) != StatusCode.OK && back.Elapsed < TimeSpan.FromMinutes(3))
         {
             await Task.Delay(200);
         }
@@ -171,20 +157,20 @@ internal static class FaultsBench
         var sessions = new List<string>();
         for (var i = 0; i < 3; i++)
         {
-            var session = await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(400 + i), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 4 } } });
-            await TurnAsync(client, session.Id);
+            var session = await client.CreateSessionAsync(new CreateSessionRequest { Image = FaultCalls.Image(400 + i), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 4 } } });
+            await FaultCalls.TurnAsync(client, session.Id);
             sessions.Add(session.Id);
         }
         await redis.StopAsync(); // SIGKILL: the append-only file keeps what was written
-        var whileDown = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => CaptionAsync(client, seed: 410 + i)));
-        var turnWhileDown = await TurnStatusAsync(client, sessions[0]);
+        var whileDown = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => FaultCalls.CaptionAsync(client, seed: 410 + i)));
+        var turnWhileDown = await FaultCalls.TurnStatusAsync(client, sessions[0]);
         await redis.RestartAsync();
         var continued = 0;
         foreach (var id in sessions)
         {
             var back = Stopwatch.StartNew();
             StatusCode status;
-            while ((status = await TurnStatusAsync(client, id)) == StatusCode.Unavailable && back.Elapsed < TimeSpan.FromSeconds(30))
+            while ((status = await FaultCalls.TurnStatusAsync(client, id)) == StatusCode.Unavailable && back.Elapsed < TimeSpan.FromSeconds(30))
             {
                 await Task.Delay(200);
             }
@@ -201,22 +187,17 @@ internal static class FaultsBench
     {
         Progress.Log($"4: overload at 2x a decoder's capacity (2 slots + 2 waiting, 8 requests of {tokens} new tokens)");
         var environment = new Dictionary<string, string>(common) { ["Decoder__MaxRunning"] = "2", ["Decoder__MaxWaiting"] = "2" };
-        await using var decoder = StartAt("decoder-small", "decoder-worker", "Kosmos2.DecoderWorker", environment, FreePort.Next());
-        await using var vision = StartAt("vision-small", "vision-worker", "Kosmos2.VisionWorker", common, FreePort.Next());
-        await using var gateway = StartAt("gateway-small", "gateway", "Kosmos2.Gateway", new Dictionary<string, string>(common)
-        {
-            ["Gateway__TokenizerDir"] = model,
-            ["Gateway__VisionWorkers"] = vision.Address,
-            ["Gateway__DecoderWorkers"] = decoder.Address,
-        }, FreePort.Next());
+        await using var decoder = FaultCalls.StartAt("decoder-small", "decoder-worker", "Kosmos2.DecoderWorker", environment, FreePort.Next());
+        await using var vision = FaultCalls.StartAt("vision-small", "vision-worker", "Kosmos2.VisionWorker", common, FreePort.Next());
+        await using var gateway = FaultCalls.StartAt("gateway-small", "gateway", "Kosmos2.Gateway", ClusterEnvironment.Gateway(common, model, vision.Address, [decoder.Address]), FreePort.Next());
         await Services.WaitAsync(decoder, vision, gateway);
         var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
         var unloaded = new List<double>();
         for (var i = 0; i < 5; i++)
         {
-            unloaded.Add((await TimedAsync(client, LongRequest(500 + i, tokens))).TtftMs);
+            unloaded.Add((await FaultCalls.TimedAsync(client, FaultCalls.LongRequest(500 + i, tokens))).TtftMs);
         }
-        var loaded = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => TimedAsync(client, LongRequest(510 + i, tokens))));
+        var loaded = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => FaultCalls.TimedAsync(client, FaultCalls.LongRequest(510 + i, tokens))));
         var admitted = loaded.Where(r => r.Status == StatusCode.OK).Select(r => r.TtftMs).Order().ToList();
         var p50 = Stats.Median(unloaded);
         figures.Add("s4_admitted_ok", admitted.Count, "of 8");
@@ -255,7 +236,7 @@ internal static class FaultsBench
         var failuresByStatus = new Dictionary<StatusCode, int>();
         Dictionary<string, (double Rss, int Threads, int Fds)>? first = null;
         var warmUp = count / 10;
-        var session = (await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(600), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 2 } } })).Id;
+        var session = (await client.CreateSessionAsync(new CreateSessionRequest { Image = FaultCalls.Image(600), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 2 } } })).Id;
         var turns = 0;
         await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
         {
@@ -264,22 +245,22 @@ internal static class FaultsBench
             {
                 if (i == warmUp)
                 {
-                    first = Sample(services);
+                    first = FaultCalls.Sample(services);
                 }
                 StatusCode status;
                 if (i % 10 == 0)
                 {
                     // A session holds at most Gateway:MaxSessionTurns turns: start another when it is full.
-                    status = await TurnStatusAsync(client, Volatile.Read(ref session));
+                    status = await FaultCalls.TurnStatusAsync(client, Volatile.Read(ref session));
                     if (status == StatusCode.FailedPrecondition || Interlocked.Increment(ref turns) % 8 == 0)
                     {
-                        Volatile.Write(ref session, (await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(600 + i % 7) })).Id);
+                        Volatile.Write(ref session, (await client.CreateSessionAsync(new CreateSessionRequest { Image = FaultCalls.Image(600 + i % 7) })).Id);
                         status = StatusCode.OK;
                     }
                 }
                 else
                 {
-                    status = await CaptionAsync(client, seed: 700 + i % 50, task: (TaskKind)(1 + i % 2), maxNewTokens: 3);
+                    status = await FaultCalls.CaptionAsync(client, seed: 700 + i % 50, task: (TaskKind)(1 + i % 2), maxNewTokens: 3);
                 }
                 if (status != StatusCode.OK)
                 {
@@ -295,7 +276,7 @@ internal static class FaultsBench
                 }
             }
         })));
-        var last = Sample(services);
+        var last = FaultCalls.Sample(services);
         figures.Add("s6_requests", count, "");
         figures.Add("s6_failures", failures, failures == 0 ? "" : $"({string.Join(", ", failuresByStatus.Select(f => $"{f.Key} {f.Value}"))})");
         var drift = 0.0;
@@ -315,99 +296,14 @@ internal static class FaultsBench
         Dictionary<string, string> environment, int port, Figures figures)
     {
         Progress.Log("7: the gateway restarted mid-chat");
-        var session = await client.CreateSessionAsync(new CreateSessionRequest { Image = Image(800), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 3 } } });
-        await TurnAsync(client, session.Id);
+        var session = await client.CreateSessionAsync(new CreateSessionRequest { Image = FaultCalls.Image(800), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 3 } } });
+        await FaultCalls.TurnAsync(client, session.Id);
         await gateway.StopAsync(TimeSpan.FromSeconds(30));
         await gateway.DisposeAsync();
-        var restarted = StartAt("gateway", "gateway", "Kosmos2.Gateway", environment, port);
+        var restarted = FaultCalls.StartAt("gateway", "gateway", "Kosmos2.Gateway", environment, port);
         await restarted.WaitHealthyAsync(TimeSpan.FromMinutes(2));
-        var status = await TurnStatusAsync(new Contracts.V1.Kosmos2.Kosmos2Client(restarted.Channel), session.Id);
+        var status = await FaultCalls.TurnStatusAsync(new Contracts.V1.Kosmos2.Kosmos2Client(restarted.Channel), session.Id);
         figures.Add("s7_turn_after_gateway_restart", status == StatusCode.OK ? 1 : 0, $"({status})");
         return restarted;
     }
-
-    private static ServiceProcess StartAt(string name, string folder, string assembly, Dictionary<string, string> environment, int port) =>
-        ServiceProcess.Start(name, Services.Assembly(folder, assembly), environment, port);
-
-    private static Image Image(int seed) => new() { Data = ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed)) };
-
-    private static GenerateRequest LongRequest(int seed, int tokens = 400) => new()
-    {
-        Image = Image(seed),
-        Prompt = "<grounding>An image of",
-        Stopping = new StoppingParameters { MaxNewTokens = (uint)tokens },
-    };
-
-    private static async Task<StatusCode> CaptionAsync(Contracts.V1.Kosmos2.Kosmos2Client client, int seed, TaskKind task = TaskKind.BriefCaption, int maxNewTokens = 4)
-    {
-        try
-        {
-            using var call = client.Generate(new GenerateRequest { Image = Image(seed), Task = task, Text = "what?", Stopping = new StoppingParameters { MaxNewTokens = (uint)maxNewTokens } },
-                deadline: DateTime.UtcNow.AddSeconds(60));
-            await foreach (var _ in call.ResponseStream.ReadAllAsync())
-            {
-            }
-            return StatusCode.OK;
-        }
-        catch (RpcException ex)
-        {
-            return ex.StatusCode;
-        }
-    }
-
-    private static async Task<(StatusCode Status, double TtftMs, string? RetryAfter)> TimedAsync(Contracts.V1.Kosmos2.Kosmos2Client client, GenerateRequest request)
-    {
-        var watch = Stopwatch.StartNew();
-        double ttft = double.NaN;
-        try
-        {
-            using var call = client.Generate(request, deadline: DateTime.UtcNow.AddMinutes(3));
-            await foreach (var _ in call.ResponseStream.ReadAllAsync())
-            {
-                if (double.IsNaN(ttft))
-                {
-                    ttft = watch.Elapsed.TotalMilliseconds;
-                }
-            }
-            return (StatusCode.OK, ttft, null);
-        }
-        catch (RpcException ex)
-        {
-            return (ex.StatusCode, ttft, ex.Trailers.GetValue("retry-after"));
-        }
-    }
-
-    private static async Task TurnAsync(Contracts.V1.Kosmos2.Kosmos2Client client, string sessionId)
-    {
-        var status = await TurnStatusAsync(client, sessionId);
-        if (status != StatusCode.OK)
-        {
-            throw new InvalidOperationException($"a chat turn failed with {status}");
-        }
-    }
-
-    private static async Task<StatusCode> TurnStatusAsync(Contracts.V1.Kosmos2.Kosmos2Client client, string sessionId)
-    {
-        try
-        {
-            using var call = client.SendTurn(new SendTurnRequest { SessionId = sessionId, Text = "What is this?" }, deadline: DateTime.UtcNow.AddSeconds(60));
-            await foreach (var _ in call.ResponseStream.ReadAllAsync())
-            {
-            }
-            return StatusCode.OK;
-        }
-        catch (RpcException ex)
-        {
-            return ex.StatusCode;
-        }
-    }
-
-    /// <summary>RSS (MB), threads and open descriptors of each service, from /proc.</summary>
-    private static Dictionary<string, (double Rss, int Threads, int Fds)> Sample(ServiceProcess[] services) =>
-        services.ToDictionary(s => s.Name, s =>
-        {
-            var status = File.ReadAllLines($"/proc/{s.ProcessId}/status");
-            double Field(string name) => double.Parse(status.First(l => l.StartsWith(name, StringComparison.Ordinal)).Split(':')[1].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-            return (Field("VmRSS") / 1024, (int)Field("Threads"), Directory.GetFiles($"/proc/{s.ProcessId}/fd").Length);
-        });
 }

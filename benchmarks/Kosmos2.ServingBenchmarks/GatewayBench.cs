@@ -7,7 +7,7 @@ using Kosmos2.Contracts.V1;
 using Kosmos2.Model;
 using Kosmos2.Processing.Prompts;
 using Kosmos2.Processing.Tokenization;
-using Kosmos2.Testing;
+using Kosmos2.Launch;
 using DecoderClient = Kosmos2.Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient;
 using GatewayClient = Kosmos2.Contracts.V1.Kosmos2.Kosmos2Client;
 using VisionClient = Kosmos2.Contracts.Internal.V1.VisionWorker.VisionWorkerClient;
@@ -60,7 +60,7 @@ internal static class GatewayBench
 
             var api = new GatewayClient(gateway.Channel);
             var decoderClient = new DecoderClient(decoder.Channel);
-            var image = TestImages.RandomPng(400, 300, seed: 77);
+            var image = RandomImages.Png(400, 300, seed: 77);
             var publicRequest = new GenerateRequest
             {
                 Image = new Contracts.V1.Image { Data = ByteString.CopyFrom(image) },

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using Google.Protobuf;
 using Kosmos2.Contracts.Internal.V1;
-using Kosmos2.Testing;
+using Kosmos2.Launch;
 using VisionClient = Kosmos2.Contracts.Internal.V1.VisionWorker.VisionWorkerClient;
 
 namespace Kosmos2.ServingBenchmarks;
@@ -41,7 +41,7 @@ internal static class VisionBench
         Progress.Log($"model {info.Model.ModelId}/{info.Model.Fingerprint} {info.Model.Dtype} on {info.Model.Device}, embeddings [{string.Join(", ", info.EmbeddingShape)}]");
 
         var seed = 1000;
-        byte[] NewImage() => TestImages.RandomPng(width, height, seed++);
+        byte[] NewImage() => RandomImages.Png(width, height, seed++);
 
         // Warm the channels (and the first-call paths) on images not measured.
         await a.EncodeAsync(Request(NewImage()));

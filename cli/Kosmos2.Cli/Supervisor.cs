@@ -1,3 +1,5 @@
+using Kosmos2.Launch;
+
 namespace Kosmos2.Cli;
 
 /// <summary>
@@ -19,10 +21,10 @@ internal sealed class Supervisor : IAsyncDisposable
     public Task<Supervised> GaveUp => _gaveUp.Task;
 
     /// <summary>
-    /// Starts a child with <paramref name="start"/> (given the crash callback to pass to <see cref="ChildProcess.Start"/>)
+    /// Starts a child with <paramref name="start"/> (given the crash callback to pass as <see cref="ProcessOptions.OnExitedUnasked"/>)
     /// and keeps it running with the same call.
     /// </summary>
-    public Supervised Start(string name, Func<Action<ChildProcess>, ChildProcess> start)
+    public Supervised Start(string name, Func<Action<ServiceProcess>, ServiceProcess> start)
     {
         var child = new Supervised(this, name, start);
         lock (_children)
@@ -49,17 +51,17 @@ internal sealed class Supervisor : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    /// <summary>One supervised process: the current <see cref="ChildProcess"/> and its recent crashes.</summary>
-    internal sealed class Supervised(Supervisor supervisor, string name, Func<Action<ChildProcess>, ChildProcess> start)
+    /// <summary>One supervised process: the current <see cref="ServiceProcess"/> and its recent crashes.</summary>
+    internal sealed class Supervised(Supervisor supervisor, string name, Func<Action<ServiceProcess>, ServiceProcess> start)
     {
         private readonly Queue<DateTime> _crashes = new();
         private readonly object _gate = new();
-        private ChildProcess? _current;
+        private ServiceProcess? _current;
 
         public string Name => name;
 
         /// <summary>The process running now.</summary>
-        public ChildProcess Current => _current ?? throw new InvalidOperationException($"{name} is not started.");
+        public ServiceProcess Current => _current ?? throw new InvalidOperationException($"{name} is not started.");
 
         /// <summary>Restarts so far.</summary>
         public int Restarts { get; private set; }
@@ -74,7 +76,7 @@ internal sealed class Supervisor : IAsyncDisposable
 
         internal async Task StopAsync()
         {
-            ChildProcess? child;
+            ServiceProcess? child;
             lock (_gate)
             {
                 child = _current;
@@ -82,13 +84,13 @@ internal sealed class Supervisor : IAsyncDisposable
             if (child is not null)
             {
                 await child.StopAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);
-                child.Dispose();
+                await child.DisposeAsync().ConfigureAwait(false);
             }
         }
 
-        private void OnCrashed(ChildProcess child) => _ = RestartAsync(child);
+        private void OnCrashed(ServiceProcess child) => _ = RestartAsync(child);
 
-        private async Task RestartAsync(ChildProcess crashed)
+        private async Task RestartAsync(ServiceProcess crashed)
         {
             var now = DateTime.UtcNow;
             int recent;
@@ -112,22 +114,22 @@ internal sealed class Supervisor : IAsyncDisposable
             }
             var delay = TimeSpan.FromMilliseconds(Math.Min(8000, 500 * Math.Pow(2, recent - 1)));
             Console.Error.WriteLine($"kosmos2 up: {name} exited with code {crashed.ExitCode} ({recent} crash(es) in the last minute); " +
-                                    $"restarting in {delay.TotalSeconds:0.#} s. Last lines of {crashed.LogPath}:");
+                                    $"restarting in {delay.TotalSeconds:0.#} s. Its last lines ({crashed.LogPath}):");
             Console.Error.WriteLine(crashed.Tail(5));
             try
             {
                 await Task.Delay(delay, supervisor._stopping.Token).ConfigureAwait(false);
+                await crashed.DisposeAsync().ConfigureAwait(false);
                 lock (_gate)
                 {
                     if (supervisor._stopping.IsCancellationRequested)
                     {
                         return;
                     }
-                    crashed.Dispose();
                     Restarts++;
                     _current = start(OnCrashed);
                 }
-                Console.Error.WriteLine($"kosmos2 up: {name} restarted (pid {Current.Id}).");
+                Console.Error.WriteLine($"kosmos2 up: {name} restarted (pid {Current.ProcessId}).");
             }
             catch (OperationCanceledException)
             {

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
-using Grpc.Health.V1;
-using Grpc.Net.Client;
+using Kosmos2.Launch;
 
 namespace Kosmos2.Cli;
 
@@ -35,33 +34,11 @@ internal static class UpCommand
         {
             Console.Error.WriteLine($"kosmos2 up: logs in {logDir}");
             var redisAddress = StartRedis(logDir, supervisor);
-            var visionPort = ChildProcess.FreePort();
-            var decoderPort = ChildProcess.FreePort();
-            var common = new Dictionary<string, string>
-            {
-                ["Service__Host"] = "127.0.0.1",
-                ["Service__MetricsPort"] = "0",
-                ["DOTNET_ENVIRONMENT"] = "Production",
-            };
-            if (redisAddress is not null)
-            {
-                // One server for both: sessions and the embedding cache (the deployment gives each its own).
-                common["Redis__Sessions"] = redisAddress;
-                common["Redis__Cache"] = redisAddress;
-            }
-            common["Vision__ModelDir"] = Path.GetFullPath(modelDir);
-            common["Decoder__ModelDir"] = Path.GetFullPath(modelDir);
-            common["Vision__DType"] = dtype;
-            common["Decoder__DType"] = dtype;
-
-            var vision = StartService(supervisor, "vision-worker", "Kosmos2.VisionWorker", visionPort, common, logDir);
-            var decoder = StartService(supervisor, "decoder-worker", "Kosmos2.DecoderWorker", decoderPort, common, logDir);
-            var gatewayEnv = new Dictionary<string, string>(common)
-            {
-                ["Gateway__TokenizerDir"] = Path.GetFullPath(modelDir),
-                ["Gateway__VisionWorkers"] = $"http://127.0.0.1:{visionPort}",
-                ["Gateway__DecoderWorkers"] = $"http://127.0.0.1:{decoderPort}",
-            };
+            // One server for both: sessions and the embedding cache (the deployment gives each its own).
+            var common = ClusterEnvironment.Common(modelDir, dtype, redisAddress, redisAddress);
+            var vision = StartService(supervisor, "vision-worker", "Kosmos2.VisionWorker", FreePort.Next(), common, logDir);
+            var decoder = StartService(supervisor, "decoder-worker", "Kosmos2.DecoderWorker", FreePort.Next(), common, logDir);
+            var gatewayEnv = ClusterEnvironment.Gateway(common, modelDir, vision.Current.Address, [decoder.Current.Address]);
             if (cli.Option("api-key") is { } apiKey)
             {
                 gatewayEnv["Auth__ApiKeys__0__Key"] = apiKey;
@@ -116,9 +93,13 @@ internal static class UpCommand
 
     private static Supervisor.Supervised StartService(Supervisor supervisor, string folder, string name, int port, Dictionary<string, string> environment, string logDir)
     {
-        var env = new Dictionary<string, string>(environment) { ["Service__Port"] = port.ToString() };
-        return supervisor.Start(folder, onCrash => ChildProcess.Start(folder, "dotnet", [RepoLayout.ServiceAssembly(folder, name)], env, logDir, port, onCrash));
+        var assembly = RepoPaths.BuiltAssembly(folder, name);
+        return supervisor.Start(folder, onCrash => ServiceProcess.Start(folder, assembly, environment, port, Logged(folder, logDir, onCrash)));
     }
+
+    /// <summary>Output to <c>{logDir}/{name}.log</c>, progress and errors echoed, a crash reported to the supervisor.</summary>
+    private static ProcessOptions Logged(string name, string logDir, Action<ServiceProcess> onCrash) =>
+        new() { LogPath = Path.Combine(logDir, name + ".log"), OnLine = LogEcho.For(name), OnExitedUnasked = onCrash };
 
     /// <summary>
     /// Starts redis-server on a free port when it is installed; returns its address, or null (in-process cache). It
@@ -127,44 +108,24 @@ internal static class UpCommand
     /// </summary>
     private static string? StartRedis(string logDir, Supervisor supervisor)
     {
-        var redis = new[] { "/usr/bin/redis-server", "/usr/local/bin/redis-server", "/usr/sbin/redis-server" }.FirstOrDefault(File.Exists);
-        if (redis is null)
+        if (RedisServer.FindExecutable() is not { } redis)
         {
             Console.Error.WriteLine("kosmos2 up: warning: redis-server is not installed; using in-process caches " +
                                     "(nothing is shared or kept across restarts). Install it with: apt-get install -y redis-server");
             return null;
         }
-        var port = ChildProcess.FreePort();
+        var port = FreePort.Next();
         var data = Directory.CreateDirectory(Path.Combine(logDir, "redis-data")).FullName;
-        supervisor.Start("redis", onCrash => ChildProcess.Start("redis", redis,
-            ["--port", port.ToString(), "--bind", "127.0.0.1", "--dir", data, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
-            new Dictionary<string, string>(), logDir, port, onCrash));
+        supervisor.Start("redis", onCrash => ServiceProcess.StartProgram("redis", redis, RedisServer.Arguments(port, data, password: null),
+            new Dictionary<string, string>(), port, Logged("redis", logDir, onCrash)));
         return $"127.0.0.1:{port}";
     }
 
     private static async Task WaitHealthyAsync(Supervisor.Supervised child, CancellationToken cancellationToken)
     {
-        var address = $"http://127.0.0.1:{child.Current.Port}";
-        using var channel = GrpcChannel.ForAddress(address);
-        var health = new Health.HealthClient(channel);
-        while (true)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            try
-            {
-                var reply = await health.CheckAsync(new HealthCheckRequest(), deadline: DateTime.UtcNow.AddSeconds(2), cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (reply.Status == HealthCheckResponse.Types.ServingStatus.Serving)
-                {
-                    Console.Error.WriteLine($"  [{child.Name}] healthy at {address}");
-                    return;
-                }
-            }
-            catch (Grpc.Core.RpcException)
-            {
-                // Not listening yet, or loading: try again.
-            }
-            await Task.Delay(200, cancellationToken).ConfigureAwait(false);
-        }
+        // By address, not by process: a child that crashes while loading is restarted on the same port.
+        await HealthProbe.WaitServingAsync(child.Current.Address, cancellationToken).ConfigureAwait(false);
+        Console.Error.WriteLine($"  [{child.Name}] healthy at {child.Current.Address}");
     }
 
     private static int ReportGaveUp(Supervisor.Supervised child)

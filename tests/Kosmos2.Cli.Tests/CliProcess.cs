@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Cli.Tests;
 

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Cli.Tests;
 

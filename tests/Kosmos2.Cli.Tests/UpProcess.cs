@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Cli.Tests;
 

@@ -2,7 +2,6 @@ using Google.Protobuf;
 using Grpc.Core;
 using Grpc.Net.Client;
 using Kosmos2.Contracts.V1;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Cli.Tests;
 

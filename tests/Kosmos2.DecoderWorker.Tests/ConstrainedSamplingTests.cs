@@ -2,7 +2,6 @@ using Kosmos2.DecoderWorker.Sampling;
 using Kosmos2.Engine;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Tokenization;
-using Kosmos2.Testing;
 
 namespace Kosmos2.DecoderWorker.Tests;
 

@@ -1,6 +1,5 @@
 using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
-using Kosmos2.Testing;
 
 namespace Kosmos2.DecoderWorker.Tests;
 

@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Kosmos2.DecoderWorker.Sampling;
 using Kosmos2.Processing.Tokenization;
-using Kosmos2.Testing;
 
 namespace Kosmos2.DecoderWorker.Tests;
 

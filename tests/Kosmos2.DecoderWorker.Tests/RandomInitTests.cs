@@ -1,5 +1,4 @@
 using Kosmos2.Contracts.Internal.V1;
-using Kosmos2.Testing;
 
 namespace Kosmos2.DecoderWorker.Tests;
 

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json.Nodes;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Deploy.Tests;
 

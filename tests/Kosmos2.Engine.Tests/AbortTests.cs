@@ -1,5 +1,3 @@
-using Kosmos2.Testing;
-
 namespace Kosmos2.Engine.Tests;
 
 public sealed class AbortTests

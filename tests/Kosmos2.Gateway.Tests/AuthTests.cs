@@ -3,7 +3,6 @@ using Grpc.Core;
 using Grpc.Health.V1;
 using Kosmos2.Contracts.V1;
 using Kosmos2.Gateway.Auth;
-using Kosmos2.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Kosmos2.Gateway.Tests;

@@ -1,7 +1,6 @@
 using System.Net;
 using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
-using Kosmos2.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;

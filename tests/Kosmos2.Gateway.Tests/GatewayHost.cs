@@ -1,6 +1,5 @@
 using Grpc.Net.Client;
 using Kosmos2.ServiceDefaults;
-using Kosmos2.Testing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;

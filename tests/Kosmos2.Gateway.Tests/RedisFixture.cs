@@ -1,4 +1,3 @@
-using Kosmos2.Testing;
 using StackExchange.Redis;
 
 namespace Kosmos2.Gateway.Tests;

@@ -1,5 +1,4 @@
 using Kosmos2.Gateway.Sessions;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Gateway.Tests;
 

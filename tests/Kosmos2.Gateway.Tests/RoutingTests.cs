@@ -1,7 +1,6 @@
 using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Gateway.Routing;
-using Kosmos2.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 

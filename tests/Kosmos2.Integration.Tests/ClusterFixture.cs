@@ -1,5 +1,4 @@
 using Grpc.Core;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Integration.Tests;
 

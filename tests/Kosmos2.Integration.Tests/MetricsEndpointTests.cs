@@ -1,5 +1,4 @@
 using Kosmos2.Contracts.V1;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Integration.Tests;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Integration.Tests;
 

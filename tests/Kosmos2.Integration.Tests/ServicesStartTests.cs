@@ -2,7 +2,6 @@ using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Contracts.V1;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Integration.Tests;
 

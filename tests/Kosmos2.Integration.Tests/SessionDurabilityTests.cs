@@ -1,7 +1,6 @@
 using Google.Protobuf;
 using Grpc.Core;
 using Kosmos2.Contracts.V1;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Integration.Tests;
 

@@ -1,6 +1,5 @@
 using Kosmos2.Kernels;
 using Kosmos2.Model.Text;
-using Kosmos2.Testing;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -1,5 +1,3 @@
-using Kosmos2.Testing;
-
 namespace Kosmos2.Model.Tests;
 
 public sealed class ConfigTests

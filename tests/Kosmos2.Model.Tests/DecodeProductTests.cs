@@ -1,4 +1,3 @@
-using Kosmos2.Testing;
 using TorchSharp;
 using Xunit.Abstractions;
 using static TorchSharp.torch;

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Kosmos2.Model.Loading;
-using Kosmos2.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,4 +1,3 @@
-using Kosmos2.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
 

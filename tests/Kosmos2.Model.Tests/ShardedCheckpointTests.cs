@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Kosmos2.Model.Loading;
-using Kosmos2.Testing;
 using static TorchSharp.torch;
 
 namespace Kosmos2.Model.Tests;

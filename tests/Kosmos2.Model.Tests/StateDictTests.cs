@@ -37,7 +37,7 @@ public sealed class StateDictTests
     [Fact]
     public void Lm_head_shares_storage_with_embed_tokens_after_loading()
     {
-        using var model = Kosmos2Model.Load(Kosmos2.Testing.RepoPaths.GoldenModelDir, torch.ScalarType.Float32, torch.CPU);
+        using var model = Kosmos2Model.Load(RepoPaths.GoldenModelDir, torch.ScalarType.Float32, torch.CPU);
         var embed = model.TextDecoder.Model.EmbedTokens.weight!;
         var head = model.TextDecoder.LmHead.weight!;
 

@@ -1,5 +1,3 @@
-using Kosmos2.Testing;
-
 namespace Kosmos2.Processing.Tests;
 
 /// <summary>The golden data is where the tests look for it.</summary>

@@ -1,5 +1,7 @@
 using System.Text.Json;
 
+using Kosmos2.Launch;
+
 namespace Kosmos2.Testing;
 
 /// <summary>Facts of the golden checkpoint read from its <c>config.json</c>, for tests that need them as plain numbers.</summary>

@@ -1,5 +1,3 @@
-using Kosmos2.Testing;
-
 namespace Kosmos2.VisionWorker.Tests;
 
 /// <summary>The vision worker refuses a dtype it does not know at start, naming the setting (the decoder does the same).</summary>

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Kosmos2.Processing.Grounding;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Processing.Tests;
 

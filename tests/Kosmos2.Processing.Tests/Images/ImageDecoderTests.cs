@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Kosmos2.Processing.Images;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Processing.Tests.Images;
 

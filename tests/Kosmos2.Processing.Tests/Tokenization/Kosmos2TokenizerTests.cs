@@ -1,6 +1,5 @@
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Tokenization;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Processing.Tests.Tokenization;
 

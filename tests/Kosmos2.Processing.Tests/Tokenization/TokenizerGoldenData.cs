@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Kosmos2.Processing.Tokenization;
-using Kosmos2.Testing;
 
 namespace Kosmos2.Processing.Tests.Tokenization;
 

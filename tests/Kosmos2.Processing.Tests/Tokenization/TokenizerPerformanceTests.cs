@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Kosmos2.Processing.Tokenization;
-using Kosmos2.Testing;
 using Xunit.Abstractions;
 
 namespace Kosmos2.Processing.Tests.Tokenization;

@@ -1,4 +1,4 @@
-namespace Kosmos2.Testing;
+namespace Kosmos2.Launch;
 
 /// <summary>Waits for a condition with a deadline instead of sleeping a guessed time.</summary>
 public static class Poll

@@ -1,6 +1,6 @@
-namespace Kosmos2.Testing;
+namespace Kosmos2.Launch;
 
-/// <summary>Where things are: the repository root, the golden data, the built services.</summary>
+/// <summary>Where things are: the repository root, the golden data, the built services (or an installed layout).</summary>
 public static class RepoPaths
 {
     private static readonly Lazy<string> Root = new(FindRoot);
@@ -32,7 +32,7 @@ public static class RepoPaths
     /// <summary>The golden checkpoint folder (<c>golden/model</c>).</summary>
     public static string GoldenModelDir => Path.Combine(GoldenDir, "model");
 
-    /// <summary>Configuration this test assembly was built in; the services are built the same way.</summary>
+    /// <summary>Configuration this assembly was built in; the services are looked for in the same one first.</summary>
     public static string Configuration =>
 #if DEBUG
         "Debug";
@@ -40,15 +40,20 @@ public static class RepoPaths
         "Release";
 #endif
 
-    /// <summary>The built entry assembly of a project, e.g. (<c>gateway</c>, <c>Kosmos2.Gateway</c>).</summary>
+    /// <summary>
+    /// The built entry assembly of a service, e.g. (<c>gateway</c>, <c>Kosmos2.Gateway</c>):
+    /// <c>$KOSMOS2_SERVICES_DIR/&lt;folder&gt;/&lt;Name&gt;.dll</c> when set (an installed layout), else the repository's
+    /// build output in this assembly's configuration, else in the other one.
+    /// </summary>
     public static string BuiltAssembly(string projectFolder, string assemblyName)
     {
-        var path = Path.Combine(RepoRoot, projectFolder, "bin", Configuration, "net10.0", "linux-x64", assemblyName + ".dll");
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"{path} is not built: build the solution first (dotnet build Kosmos2.Grpc.sln).", path);
-        }
-        return path;
+        var installed = Environment.GetEnvironmentVariable("KOSMOS2_SERVICES_DIR");
+        var candidates = string.IsNullOrEmpty(installed)
+            ? new[] { Configuration, Configuration == "Debug" ? "Release" : "Debug" }
+                .Select(c => Path.Combine(RepoRoot, projectFolder, "bin", c, "net10.0", "linux-x64", assemblyName + ".dll")).ToArray()
+            : [Path.Combine(installed, projectFolder, assemblyName + ".dll")];
+        return candidates.FirstOrDefault(File.Exists) ?? throw new FileNotFoundException(
+            $"{candidates[0]} is missing: build the solution (dotnet build Kosmos2.Grpc.sln) or set KOSMOS2_SERVICES_DIR.", candidates[0]);
     }
 
     private static string FindRoot()

@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Kosmos2.Testing;
+namespace Kosmos2.Launch;
 
 /// <summary>
 /// A real <c>redis-server</c> on a free loopback port, owned by the test that starts it. It can be stopped and started
@@ -14,14 +12,12 @@ namespace Kosmos2.Testing;
 /// </summary>
 public sealed class RedisServer : IAsyncDisposable
 {
-    private readonly bool _persistent;
     private readonly DirectoryInfo? _dataDir;
-    private Process? _process;
+    private ServiceProcess? _process;
 
     private RedisServer(int port, bool persistent, string? password)
     {
         Port = port;
-        _persistent = persistent;
         Password = password;
         _dataDir = persistent ? Directory.CreateTempSubdirectory("kosmos2-redis-") : null;
     }
@@ -54,28 +50,43 @@ public sealed class RedisServer : IAsyncDisposable
         {
             return;
         }
-        var executable = FindExecutable();
-        var start = new ProcessStartInfo(executable)
+        if (_process is not null)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        List<string> args = ["--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", ""];
-        args.AddRange(_persistent
-            ? ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", _dataDir!.FullName]
-            : ["--appendonly", "no"]);
-        args.AddRange(Password is null ? ["--protected-mode", "no"] : ["--requirepass", Password]);
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
+            await _process.DisposeAsync().ConfigureAwait(false);
         }
-        _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start.");
-        _process.OutputDataReceived += (_, _) => { };
-        _process.ErrorDataReceived += (_, _) => { };
-        _process.BeginOutputReadLine();
-        _process.BeginErrorReadLine();
+        var executable = FindExecutable() ?? throw new InvalidOperationException(
+            "redis-server is not installed: run `apt-get install -y redis-server` (.ci/run does this).");
+        _process = ServiceProcess.StartProgram("redis", executable, Arguments(Port, _dataDir?.FullName, Password), new Dictionary<string, string>(), Port);
         await Poll.UntilAsync(PingAsync, TimeSpan.FromSeconds(10), $"redis-server on port {Port}").ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The command line of a loopback redis-server: with a <paramref name="dataDir"/> it is a session store (append-only
+    /// file fsynced every second, so a restart loses at most the last second of writes; noeviction, as deployed),
+    /// without one a cache that keeps nothing.
+    /// </summary>
+    public static IReadOnlyList<string> Arguments(int port, string? dataDir, string? password)
+    {
+        List<string> args = ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", ""];
+        args.AddRange(dataDir is not null
+            ? ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", dataDir]
+            : ["--appendonly", "no"]);
+        args.AddRange(password is null ? ["--protected-mode", "no"] : ["--requirepass", password]);
+        return args;
+    }
+
+    /// <summary>The redis-server executable on PATH (or /usr/bin, /usr/sbin), or null when it is not installed.</summary>
+    public static string? FindExecutable()
+    {
+        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/usr/sbin"))
+        {
+            var candidate = Path.Combine(dir, "redis-server");
+            if (File.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+        return null;
     }
 
     /// <summary>Stops the server (an outage); <see cref="RestartAsync"/> brings it back, empty unless persistent.</summary>
@@ -86,28 +97,12 @@ public sealed class RedisServer : IAsyncDisposable
         {
             return;
         }
-        if (!_process.HasExited)
+        if (graceful)
         {
-            if (graceful)
-            {
-                _ = Kill(_process.Id, 15);
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-                try
-                {
-                    await _process.WaitForExitAsync(timeout.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    // Falls through to the kill below.
-                }
-            }
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync().ConfigureAwait(false);
-            }
+            await _process.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
         }
-        _process.Dispose();
+        _process.Crash();
+        await _process.DisposeAsync().ConfigureAwait(false);
         _process = null;
     }
 
@@ -159,21 +154,4 @@ public sealed class RedisServer : IAsyncDisposable
         }
         return Encoding.UTF8.GetBytes(text.ToString());
     }
-
-    private static string FindExecutable()
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/usr/sbin"))
-        {
-            var candidate = Path.Combine(dir, "redis-server");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-        throw new InvalidOperationException(
-            "redis-server is not installed: run `apt-get install -y redis-server` (.ci/run does this).");
-    }
-
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 }

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Kosmos2.Testing;
+namespace Kosmos2.Launch;
 
 /// <summary>Free loopback TCP ports for servers started by tests.</summary>
 public static class FreePort

@@ -1,7 +1,7 @@
-namespace Kosmos2.Testing;
+namespace Kosmos2.Launch;
 
 /// <summary>
-/// The whole system on loopback as it really runs: a real redis-server and the three services as processes,
+/// The whole system on loopback as it really runs, for tests and benchmarks: a real redis-server and the three services as processes,
 /// configured through environment variables only, on the golden checkpoint (float32 unless told otherwise).
 /// The session Redis keeps an append-only file like the deployment's, so <see cref="RedisServer.StopAsync"/> and
 /// <see cref="RedisServer.RestartAsync"/> on it are a restart, not a wipe. The embedding cache shares that server
@@ -43,29 +43,16 @@ public sealed class LocalCluster : IAsyncDisposable
         var model = string.IsNullOrEmpty(modelDir) ? RepoPaths.GoldenModelDir : modelDir;
         var redis = await RedisServer.StartAsync(persistent: true, password: null);
         var cache = separateCacheRedis ? await RedisServer.StartAsync() : null;
-        var common = new Dictionary<string, string>
-        {
-            ["Redis__Sessions"] = redis.ConnectionString,
-            ["Redis__Cache"] = (cache ?? redis).ConnectionString,
-            ["Vision__ModelDir"] = model,
-            ["Vision__DType"] = dtype,
-            ["Vision__Device"] = "cpu",
-            ["Decoder__ModelDir"] = model,
-            ["Decoder__DType"] = dtype,
-            ["Decoder__Device"] = "cpu",
-        };
+        var common = ClusterEnvironment.Common(model, dtype, redis.ConnectionString, (cache ?? redis).ConnectionString);
+        common["Vision__Device"] = "cpu";
+        common["Decoder__Device"] = "cpu";
         foreach (var (key, value) in extra ?? new Dictionary<string, string>())
         {
             common[key] = value;
         }
         var vision = ServiceProcess.Start("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"), common);
         var decoder = ServiceProcess.Start("decoder-worker", RepoPaths.BuiltAssembly("decoder-worker", "Kosmos2.DecoderWorker"), common);
-        var gatewayEnvironment = new Dictionary<string, string>(common)
-        {
-            ["Gateway__TokenizerDir"] = model,
-            ["Gateway__VisionWorkers"] = vision.Address,
-            ["Gateway__DecoderWorkers"] = decoder.Address,
-        };
+        var gatewayEnvironment = ClusterEnvironment.Gateway(common, model, vision.Address, [decoder.Address]);
         var gateway = ServiceProcess.Start("gateway", RepoPaths.BuiltAssembly("gateway", "Kosmos2.Gateway"), gatewayEnvironment);
         var cluster = new LocalCluster(redis, cache, vision, decoder, gateway, gatewayEnvironment);
         try

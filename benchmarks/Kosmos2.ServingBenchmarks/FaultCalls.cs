@@ -1,0 +1,96 @@
+using System.Diagnostics;
+using Google.Protobuf;
+using Grpc.Core;
+using Kosmos2.Contracts.V1;
+using Kosmos2.Launch;
+
+namespace Kosmos2.ServingBenchmarks;
+
+/// <summary>The calls and measurements the <see cref="FaultsBench"/> scenarios make.</summary>
+internal static class FaultCalls
+{
+    internal static ServiceProcess StartAt(string name, string folder, string assembly, Dictionary<string, string> environment, int port) =>
+        ServiceProcess.Start(name, RepoPaths.BuiltAssembly(folder, assembly), environment, port);
+
+    internal static Image Image(int seed) => new() { Data = ByteString.CopyFrom(RandomImages.Png(64, 48, seed)) };
+
+    internal static GenerateRequest LongRequest(int seed, int tokens = 400) => new()
+    {
+        Image = Image(seed),
+        Prompt = "<grounding>An image of",
+        Stopping = new StoppingParameters { MaxNewTokens = (uint)tokens },
+    };
+
+    internal static async Task<StatusCode> CaptionAsync(Contracts.V1.Kosmos2.Kosmos2Client client, int seed, TaskKind task = TaskKind.BriefCaption, int maxNewTokens = 4)
+    {
+        try
+        {
+            using var call = client.Generate(new GenerateRequest { Image = Image(seed), Task = task, Text = "what?", Stopping = new StoppingParameters { MaxNewTokens = (uint)maxNewTokens } },
+                deadline: DateTime.UtcNow.AddSeconds(60));
+            await foreach (var _ in call.ResponseStream.ReadAllAsync())
+            {
+            }
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    internal static async Task<(StatusCode Status, double TtftMs, string? RetryAfter)> TimedAsync(Contracts.V1.Kosmos2.Kosmos2Client client, GenerateRequest request)
+    {
+        var watch = Stopwatch.StartNew();
+        double ttft = double.NaN;
+        try
+        {
+            using var call = client.Generate(request, deadline: DateTime.UtcNow.AddMinutes(3));
+            await foreach (var _ in call.ResponseStream.ReadAllAsync())
+            {
+                if (double.IsNaN(ttft))
+                {
+                    ttft = watch.Elapsed.TotalMilliseconds;
+                }
+            }
+            return (StatusCode.OK, ttft, null);
+        }
+        catch (RpcException ex)
+        {
+            return (ex.StatusCode, ttft, ex.Trailers.GetValue("retry-after"));
+        }
+    }
+
+    internal static async Task TurnAsync(Contracts.V1.Kosmos2.Kosmos2Client client, string sessionId)
+    {
+        var status = await TurnStatusAsync(client, sessionId);
+        if (status != StatusCode.OK)
+        {
+            throw new InvalidOperationException($"a chat turn failed with {status}");
+        }
+    }
+
+    internal static async Task<StatusCode> TurnStatusAsync(Contracts.V1.Kosmos2.Kosmos2Client client, string sessionId)
+    {
+        try
+        {
+            using var call = client.SendTurn(new SendTurnRequest { SessionId = sessionId, Text = "What is this?" }, deadline: DateTime.UtcNow.AddSeconds(60));
+            await foreach (var _ in call.ResponseStream.ReadAllAsync())
+            {
+            }
+            return StatusCode.OK;
+        }
+        catch (RpcException ex)
+        {
+            return ex.StatusCode;
+        }
+    }
+
+    /// <summary>RSS (MB), threads and open descriptors of each service, from /proc.</summary>
+    internal static Dictionary<string, (double Rss, int Threads, int Fds)> Sample(ServiceProcess[] services) =>
+        services.ToDictionary(s => s.Name, s =>
+        {
+            var status = File.ReadAllLines($"/proc/{s.ProcessId}/status");
+            double Field(string name) => double.Parse(status.First(l => l.StartsWith(name, StringComparison.Ordinal)).Split(':')[1].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+            return (Field("VmRSS") / 1024, (int)Field("Threads"), Directory.GetFiles($"/proc/{s.ProcessId}/fd").Length);
+        });
+}

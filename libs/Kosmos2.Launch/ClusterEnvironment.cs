@@ -1,0 +1,39 @@
+namespace Kosmos2.Launch;
+
+/// <summary>
+/// The configuration of a cluster on one machine, as environment variables: what every service gets, and what the
+/// gateway adds. <c>kosmos2 up</c>, the tests' <see cref="LocalCluster"/> and the benchmarks build it here.
+/// </summary>
+public static class ClusterEnvironment
+{
+    /// <summary>Both workers load <paramref name="modelDir"/> in <paramref name="dtype"/>; sessions and the embedding cache
+    /// use these Redis servers (none: the services' in-process stores).</summary>
+    public static Dictionary<string, string> Common(string modelDir, string dtype, string? sessionsRedis, string? cacheRedis)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["Vision__ModelDir"] = Path.GetFullPath(modelDir),
+            ["Vision__DType"] = dtype,
+            ["Decoder__ModelDir"] = Path.GetFullPath(modelDir),
+            ["Decoder__DType"] = dtype,
+        };
+        if (sessionsRedis is not null)
+        {
+            environment["Redis__Sessions"] = sessionsRedis;
+        }
+        if (cacheRedis is not null)
+        {
+            environment["Redis__Cache"] = cacheRedis;
+        }
+        return environment;
+    }
+
+    /// <summary>The gateway's settings: <paramref name="common"/>, the tokenizer of <paramref name="modelDir"/> and its workers.</summary>
+    public static Dictionary<string, string> Gateway(IReadOnlyDictionary<string, string> common, string modelDir, string visionAddress, IEnumerable<string> decoderAddresses) =>
+        new(common)
+        {
+            ["Gateway__TokenizerDir"] = Path.GetFullPath(modelDir),
+            ["Gateway__VisionWorkers"] = visionAddress,
+            ["Gateway__DecoderWorkers"] = string.Join(',', decoderAddresses),
+        };
+}
