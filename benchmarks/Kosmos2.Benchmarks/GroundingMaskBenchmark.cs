@@ -35,7 +35,7 @@ internal static class GroundingMaskBenchmark
         var tokens = Enumerable.Repeat(712L, Rows).ToArray();
         var positions = Enumerable.Repeat(prompt.Length, Rows).ToArray(); // rewrites one index: a constant context
         float[] logits = [];
-        var step = Median(7, () =>
+        var step = Timing.Median(7, () =>
         {
             using var s = NewDisposeScope();
             logits = model.DecodeStep(cache, slots, tokens, positions).to(torch.CPU).contiguous().data<float>().ToArray();
@@ -97,20 +97,6 @@ internal static class GroundingMaskBenchmark
         {
             logits.AsSpan(r * vocab, vocab).CopyTo(work.AsSpan(r * vocab, vocab));
         }
-    }
-
-    private static double Median(int iterations, Action action)
-    {
-        action();
-        var times = new List<double>();
-        for (var i = 0; i < iterations; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            action();
-            times.Add(sw.Elapsed.TotalMilliseconds);
-        }
-        times.Sort();
-        return times[times.Count / 2];
     }
 
     private static double MedianMicroseconds(int iterations, Action prepare, Action action)

@@ -22,7 +22,7 @@ internal static unsafe class KernelBenchmarks
             var count = Bytes / sizeof(float);
             new Span<byte>(data, (int)Bytes).Fill(1); // touch every page before timing
             var sink = 0f;
-            var ms = MicroBenchmarks.Median(5, () =>
+            var ms = Timing.Median(5, () =>
             {
                 var partial = new float[threads];
                 Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
@@ -40,7 +40,7 @@ internal static unsafe class KernelBenchmarks
                     partial[t] = Vector512.Sum(a + b + c + d);
                 });
                 sink += partial.Sum();
-            });
+            }, warmups: 2);
             GC.KeepAlive(sink);
             return Bytes / (ms / 1e3) / 1e9;
         }
@@ -62,7 +62,7 @@ internal static unsafe class KernelBenchmarks
             var w = RandomBf16(random, n * k);
             var bias = RandomBf16(random, n);
             var y = new ushort[Rows * n];
-            var ms = MicroBenchmarks.Median(5, () => kernels.Linear(x, Rows, w, n, bias, y));
+            var ms = Timing.Median(5, () => kernels.Linear(x, Rows, w, n, bias, y), warmups: 2);
             var gflops = 2.0 * Rows * n * k / (ms / 1e3) / 1e9;
             log($"gemm bf16 {Rows}x{n}x{k}: {ms:F2} ms, {gflops:F0} GFLOP/s ({kernels})");
             best = Math.Max(best, gflops);

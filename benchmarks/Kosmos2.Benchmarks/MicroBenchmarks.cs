@@ -20,7 +20,7 @@ internal static class MicroBenchmarks
             if (what is "micro" or "micro-bw")
             {
                 using var big = torch.ones(256L * 1024 * 1024, ScalarType.Float32);
-                var ms = Median(5, () => big.sum().Dispose());
+                var ms = Timing.Median(5, () => big.sum().Dispose(), warmups: 2);
                 Console.WriteLine($"sum 1 GiB f32: {ms:F1} ms = {1073.7 / ms:F1} GB/s");
             }
             if (what is "micro" or "micro-gemv")
@@ -168,7 +168,7 @@ internal static class MicroBenchmarks
             }
             foreach (var (name, op) in cases)
             {
-                var ms = Median(21, op);
+                var ms = Timing.Median(21, op, warmups: 2);
                 Console.WriteLine($"{dtype} [{m},{inFeatures}]x[{outFeatures},{inFeatures}]T {name,-22}: {ms,7:F3} ms = {mb / ms,5:F1} GB/s");
             }
         }
@@ -180,7 +180,7 @@ internal static class MicroBenchmarks
         var w = torch.randn(65037, 2048, dtype: ScalarType.BFloat16);
         var x = torch.randn(1, 2048, dtype: ScalarType.BFloat16);
         var mb = w.NumberOfElements * w.ElementSize / 1e6;
-        var ms = Median(9, () => nn.functional.linear(x, w).Dispose());
+        var ms = Timing.Median(9, () => nn.functional.linear(x, w).Dispose(), warmups: 2);
         Console.WriteLine($"lm_head bf16 [1,2048]x[65037,2048]T linear: {ms:F2} ms = {mb / ms:F1} GB/s");
     }
 
@@ -223,23 +223,8 @@ internal static class MicroBenchmarks
         };
         foreach (var (name, op) in cases)
         {
-            var us = Median(201, op) * 1e3;
+            var us = Timing.Median(201, op, warmups: 2) * 1e3;
             Console.WriteLine($"small op {name,-34}: {us,8:F1} us");
         }
-    }
-
-    public static double Median(int iterations, Action action)
-    {
-        action(); // warm-up
-        action();
-        var times = new double[iterations];
-        for (var i = 0; i < iterations; i++)
-        {
-            var sw = Stopwatch.StartNew();
-            action();
-            times[i] = sw.Elapsed.TotalMilliseconds;
-        }
-        Array.Sort(times);
-        return times[iterations / 2];
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Kosmos2.Benchmarks;
 using Kosmos2.Model;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -24,25 +25,25 @@ Console.WriteLine($"torch threads: {torch.get_num_threads()}, cores: {Environmen
 
 if (only == "grounding")
 {
-    Kosmos2.Benchmarks.GroundingMaskBenchmark.Run(Report);
+    GroundingMaskBenchmark.Run(Report);
     Console.WriteLine();
     results.ForEach(r => Console.WriteLine($"{r.Name}: {r.Value:F2} {r.Unit}"));
     return;
 }
 if (only == "kernels")
 {
-    Kosmos2.Benchmarks.KernelBenchmarks.Products(threads);
+    KernelBenchmarks.Products(threads);
     return;
 }
 if (only.StartsWith("micro", StringComparison.Ordinal))
 {
-    Kosmos2.Benchmarks.MicroBenchmarks.Run(only);
+    MicroBenchmarks.Run(only);
     return;
 }
 // libtorch 2.10's sum does not reach this machine's read bandwidth (31 vs ~50 GB/s measured): take the better of it
 // and a plain vectorised read over all threads, so the decode floor is not too generous.
 var torchBandwidth = Bandwidth();
-var ownBandwidth = Kosmos2.Benchmarks.KernelBenchmarks.ReadBandwidth(threads);
+var ownBandwidth = KernelBenchmarks.ReadBandwidth(threads);
 Report("memory_read_bandwidth_torch_sum_gbps", torchBandwidth, "GB/s");
 Report("memory_read_bandwidth_vector_read_gbps", ownBandwidth, "GB/s");
 var bandwidth = Math.Max(torchBandwidth, ownBandwidth);
@@ -52,7 +53,7 @@ Console.WriteLine($"kernels: {kernelsDescription}");
 var gemmPeak = double.NaN;
 if (native is not null)
 {
-    gemmPeak = Kosmos2.Benchmarks.KernelBenchmarks.GemmPeak(native, Console.WriteLine);
+    gemmPeak = KernelBenchmarks.GemmPeak(native, Console.WriteLine);
     Report("gemm_bf16_peak_gflops", gemmPeak, "GFLOP/s");
 }
 
@@ -72,10 +73,10 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
     {
         if (!sideBySide)
         {
-            return [Median(iterations, action)];
+            return [Timing.Median(iterations, action)];
         }
         // Each as served: libtorch on every thread, or the native kernels with libtorch beside them on one.
-        var times = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(iterations,
+        var times = MicroBenchmarks.Interleaved(iterations,
         [
             () => { use(null); action(); },
             () =>
@@ -158,7 +159,7 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
             ("out_of_order", Enumerable.Range(0, 16).Select(i => (i * 7) % 16).ToArray()),
             ("spread", Enumerable.Range(0, 16).Select(i => i * 3).ToArray()),
         };
-        var times = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(9, layouts.Select(l => (Action)(() =>
+        var times = MicroBenchmarks.Interleaved(9, layouts.Select(l => (Action)(() =>
         {
             using var s = NewDisposeScope();
             model.DecodeStep(cache, l.Slots, tokens, positions);
@@ -175,7 +176,7 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         var rows = Enumerable.Range(0, 15).ToArray();
         var rowTokens = tokens[..15];
         var rowPositions = positions[..15];
-        var both = Kosmos2.Benchmarks.MicroBenchmarks.Interleaved(9,
+        var both = MicroBenchmarks.Interleaved(9,
         [
             () =>
             {
@@ -201,23 +202,9 @@ foreach (var (name, value, unit) in results)
     Console.WriteLine($"{name}: {value:F2} {unit}");
 }
 
-static double Median(int iterations, Action action)
-{
-    action(); // warm-up
-    var times = new List<double>();
-    for (var i = 0; i < iterations; i++)
-    {
-        var sw = Stopwatch.StartNew();
-        action();
-        times.Add(sw.Elapsed.TotalMilliseconds);
-    }
-    times.Sort();
-    return times[times.Count / 2];
-}
-
 static double Bandwidth()
 {
     using var big = torch.ones(256L * 1024 * 1024, ScalarType.Float32); // 1 GiB
-    var ms = Median(5, () => { using var s = NewDisposeScope(); big.sum().item<float>(); });
+    var ms = Timing.Median(5, () => { using var s = NewDisposeScope(); big.sum().item<float>(); });
     return big.NumberOfElements * 4 / (ms / 1e3) / 1e9;
 }

@@ -26,10 +26,8 @@ public sealed class LogprobStreamTests
             .. tokenizer.Encode(" play"),
             Kosmos2Tokenizer.EosId,
         ];
-        await using var workers = await FakeWorker.StartAsync(DecoderBehavior.Script);
-        workers.Script = caption.Select(id => (uint)id).ToArray();
-        await using var gateway = await StartGatewayAsync(workers);
-        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+        await using var scripted = await ScriptedGateway.StartAsync(caption);
+        var (workers, client) = (scripted.Workers, scripted.Client);
 
         var events = await GenerateAsync(client, new SamplingParameters { ConstrainGrounding = true, ReturnLogprobs = true, TopLogprobs = 1 });
 
@@ -61,10 +59,8 @@ public sealed class LogprobStreamTests
     {
         var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
         int[] caption = [tokenizer.ObjectStartId, tokenizer.PatchIndexId(3), tokenizer.PatchIndexId(900), tokenizer.ObjectEndId, .. tokenizer.Encode(" play"), Kosmos2Tokenizer.EosId];
-        await using var workers = await FakeWorker.StartAsync(DecoderBehavior.Script);
-        workers.Script = caption.Select(id => (uint)id).ToArray();
-        await using var gateway = await StartGatewayAsync(workers);
-        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+        await using var scripted = await ScriptedGateway.StartAsync(caption);
+        var (workers, client) = (scripted.Workers, scripted.Client);
 
         var events = await GenerateAsync(client, null);
 
@@ -80,11 +76,9 @@ public sealed class LogprobStreamTests
     public async Task Phrase_grounding_of_several_phrases_gives_every_token_and_every_box_its_logprob()
     {
         var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
-        int[] answer = [tokenizer.ObjectStartId, tokenizer.PatchIndexId(3), tokenizer.PatchIndexId(900), tokenizer.ObjectEndId, Kosmos2Tokenizer.EosId];
-        await using var workers = await FakeWorker.StartAsync(DecoderBehavior.Script);
-        workers.Script = answer.Select(id => (uint)id).ToArray();
-        await using var gateway = await StartGatewayAsync(workers);
-        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+        var answer = OneBox(tokenizer);
+        await using var scripted = await ScriptedGateway.StartAsync(answer);
+        var client = scripted.Client;
         var request = new GenerateRequest
         {
             Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed: 5)) },
@@ -93,12 +87,7 @@ public sealed class LogprobStreamTests
             Sampling = new SamplingParameters { ConstrainGrounding = true, ReturnLogprobs = true },
         };
 
-        using var call = client.Generate(request);
-        var events = new List<GenerateResponse>();
-        await foreach (var message in call.ResponseStream.ReadAllAsync())
-        {
-            events.Add(message);
-        }
+        var events = await ReadAllAsync(client.Generate(request));
 
         var result = Assert.Single(events, e => e.Result is not null).Result;
         var deltas = events.Where(e => e.Delta is not null).Select(e => e.Delta).ToList();
@@ -113,23 +102,16 @@ public sealed class LogprobStreamTests
     public async Task Chat_session_options_carry_the_constraint_and_log_probabilities_to_each_turn()
     {
         var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
-        int[] answer = [tokenizer.ObjectStartId, tokenizer.PatchIndexId(3), tokenizer.PatchIndexId(900), tokenizer.ObjectEndId, Kosmos2Tokenizer.EosId];
-        await using var workers = await FakeWorker.StartAsync(DecoderBehavior.Script);
-        workers.Script = answer.Select(id => (uint)id).ToArray();
-        await using var gateway = await StartGatewayAsync(workers);
-        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+        var answer = OneBox(tokenizer);
+        await using var scripted = await ScriptedGateway.StartAsync(answer);
+        var (workers, client) = (scripted.Workers, scripted.Client);
         var session = await client.CreateSessionAsync(new CreateSessionRequest
         {
             Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed: 4)) },
             Options = new SessionOptions { Grounding = true, Sampling = new SamplingParameters { ConstrainGrounding = true, ReturnLogprobs = true } },
         });
 
-        using var call = client.SendTurn(new SendTurnRequest { SessionId = session.Id, Text = "Where is it?" });
-        var events = new List<GenerateResponse>();
-        await foreach (var message in call.ResponseStream.ReadAllAsync())
-        {
-            events.Add(message);
-        }
+        var events = await ReadAllAsync(client.SendTurn(new SendTurnRequest { SessionId = session.Id, Text = "Where is it?" }));
 
         Assert.True(workers.LastSampling is { ConstrainGrounding: true, ReturnLogprobs: true });
         var result = Assert.Single(events, e => e.Result is not null).Result;
@@ -160,27 +142,63 @@ public sealed class LogprobStreamTests
         RequestValidator.ValidateSampling(new SamplingParameters { TopLogprobs = 5, ReturnLogprobs = true, ConstrainGrounding = true }, new GatewayOptions());
     }
 
-    private static Task<GatewayHost> StartGatewayAsync(FakeWorker workers) => GatewayHost.StartAsync(new Dictionary<string, string?>
-    {
-        ["Gateway:TokenizerDir"] = RepoPaths.GoldenModelDir,
-        ["Gateway:VisionWorkers"] = workers.Url,
-        ["Gateway:DecoderWorkers"] = workers.Url,
-    });
+    /// <summary>A box and the end: <c>&lt;object&gt;</c>, patches 3 and 900, <c>&lt;/object&gt;</c>, <c>&lt;/s&gt;</c>.</summary>
+    private static int[] OneBox(Kosmos2Tokenizer tokenizer) =>
+        [tokenizer.ObjectStartId, tokenizer.PatchIndexId(3), tokenizer.PatchIndexId(900), tokenizer.ObjectEndId, Kosmos2Tokenizer.EosId];
 
-    private static async Task<List<GenerateResponse>> GenerateAsync(Contracts.V1.Kosmos2.Kosmos2Client client, SamplingParameters? sampling)
-    {
-        var request = new GenerateRequest
+    private static async Task<List<GenerateResponse>> GenerateAsync(Contracts.V1.Kosmos2.Kosmos2Client client, SamplingParameters? sampling) =>
+        await ReadAllAsync(client.Generate(new GenerateRequest
         {
             Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(TestImages.RandomPng(64, 48, seed: 3)) },
             Prompt = "<grounding>An image of",
             Sampling = sampling,
-        };
-        using var call = client.Generate(request);
-        var events = new List<GenerateResponse>();
-        await foreach (var message in call.ResponseStream.ReadAllAsync())
+        }));
+
+    private static async Task<List<GenerateResponse>> ReadAllAsync(AsyncServerStreamingCall<GenerateResponse> call)
+    {
+        using (call)
         {
-            events.Add(message);
+            var events = new List<GenerateResponse>();
+            await foreach (var message in call.ResponseStream.ReadAllAsync())
+            {
+                events.Add(message);
+            }
+            return events;
         }
-        return events;
+    }
+
+    /// <summary>The real gateway (golden tokenizer) over a fake worker pair whose decoder streams <c>tokens</c>.</summary>
+    private sealed class ScriptedGateway : IAsyncDisposable
+    {
+        private GatewayHost? _gateway;
+
+        private ScriptedGateway(FakeWorker workers) => Workers = workers;
+
+        public FakeWorker Workers { get; }
+
+        public Contracts.V1.Kosmos2.Kosmos2Client Client { get; private set; } = null!;
+
+        public static async Task<ScriptedGateway> StartAsync(int[] tokens)
+        {
+            var scripted = new ScriptedGateway(await FakeWorker.StartAsync(DecoderBehavior.Script));
+            scripted.Workers.Script = tokens.Select(id => (uint)id).ToArray();
+            scripted._gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+            {
+                ["Gateway:TokenizerDir"] = RepoPaths.GoldenModelDir,
+                ["Gateway:VisionWorkers"] = scripted.Workers.Url,
+                ["Gateway:DecoderWorkers"] = scripted.Workers.Url,
+            });
+            scripted.Client = new Contracts.V1.Kosmos2.Kosmos2Client(scripted._gateway.Channel);
+            return scripted;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_gateway is not null)
+            {
+                await _gateway.DisposeAsync();
+            }
+            await Workers.DisposeAsync();
+        }
     }
 }

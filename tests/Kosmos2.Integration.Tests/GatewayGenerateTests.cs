@@ -20,13 +20,7 @@ public sealed class GatewayGenerateTests(ClusterFixture fixture)
         Assert.NotEmpty(cases);
         foreach (var golden in cases)
         {
-            var request = new GenerateRequest
-            {
-                Image = new Image { Data = ByteString.CopyFrom(File.ReadAllBytes(golden.ImagePath)) },
-                Prompt = golden.Prompt,
-                Stopping = new StoppingParameters { MaxNewTokens = (uint)golden.MaxNewTokens },
-                Regions = { golden.Regions() },
-            };
+            var request = golden.Request();
 
             var (deltas, entities, result) = await GenerateAsync(request);
 

@@ -1,4 +1,3 @@
-using Google.Protobuf;
 using Grpc.Core;
 using Kosmos2.Contracts.V1;
 
@@ -20,14 +19,8 @@ public sealed class GroundingConstraintTests(ClusterFixture fixture)
         Assert.NotEmpty(cases);
         foreach (var golden in cases)
         {
-            var request = new GenerateRequest
-            {
-                Image = new Image { Data = ByteString.CopyFrom(File.ReadAllBytes(golden.ImagePath)) },
-                Prompt = golden.Prompt,
-                Stopping = new StoppingParameters { MaxNewTokens = (uint)golden.MaxNewTokens },
-                Sampling = new SamplingParameters { ConstrainGrounding = true, ReturnLogprobs = true, TopLogprobs = 2 },
-                Regions = { golden.Regions() },
-            };
+            var request = golden.Request();
+            request.Sampling = new SamplingParameters { ConstrainGrounding = true, ReturnLogprobs = true, TopLogprobs = 2 };
 
             using var call = fixture.Client.Generate(request, ClusterFixture.TenantA);
             var streamed = new List<TokenLogprob>();
