@@ -16,13 +16,6 @@ internal static class BoxMath
     /// <summary>The paper's threshold: a prediction is right when its IoU with the ground truth is at least 0.5.</summary>
     public const double Threshold = 0.5;
 
-    public static BoxFormat ParseFormat(string text) => text.ToLowerInvariant() switch
-    {
-        "xyxy" => BoxFormat.Xyxy,
-        "xywh" => BoxFormat.Xywh,
-        _ => throw new UsageException($"--box-format is xywh (COCO/RefCOCO: x, y, width, height) or xyxy (corners); got '{text}'."),
-    };
-
     /// <summary>A box as the dataset writes it, as corners; null (with <paramref name="problem"/>) when it is not a box.</summary>
     public static double[]? ToCorners(IReadOnlyList<double> values, BoxFormat format, out string? problem)
     {

@@ -56,7 +56,7 @@ internal static class EvalCommand
         {
             throw new UsageException($"--format is refcoco or flickr30k (got '{format}').");
         }
-        var boxFormat = BoxMath.ParseFormat(cli.Option("box-format") ?? (format == "refcoco" ? "xywh" : "xyxy"));
+        var boxFormat = ParseBoxFormat(cli.Option("box-format") ?? (format == "refcoco" ? "xywh" : "xyxy"));
         var normalized = cli.Flag("normalized");
         var imageRoot = Path.GetFullPath(cli.Option("images") ?? Path.GetDirectoryName(Path.GetFullPath(dataset))!);
         var settings = BatchCommand.Settings(cli);
@@ -118,4 +118,11 @@ internal static class EvalCommand
         }
         return scores.Any(s => s.Status != BatchOutcome.Ok) ? 1 : 0;
     }
+
+    private static BoxFormat ParseBoxFormat(string text) => text.ToLowerInvariant() switch
+    {
+        "xyxy" => BoxFormat.Xyxy,
+        "xywh" => BoxFormat.Xywh,
+        _ => throw new UsageException($"--box-format is xywh (COCO/RefCOCO: x, y, width, height) or xyxy (corners); got '{text}'."),
+    };
 }
