@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Kosmos2.Testing;
@@ -8,7 +9,7 @@ namespace Kosmos2.Cli.Tests;
 /// <summary>
 /// <c>kosmos2 batch</c> against <c>kosmos2 up</c> on the golden checkpoint: 200 copies of the golden images with mixed
 /// tasks all succeed and equal the one-at-a-time commands' <c>--json</c>; a rerun skips everything; a run killed
-/// halfway and rerun completes the rest with every input exactly once.
+/// halfway (Ctrl-C, then SIGKILL) and rerun completes the rest with every input exactly once.
 /// </summary>
 [Collection(GoldenUpCollection.Name)]
 [Trait("Category", "Golden")]
@@ -22,7 +23,7 @@ public sealed class BatchCommandTests(GoldenUpFixture up)
     private static readonly string[] Tasks = ["caption", "detailed", "ground", "refer", "ask"];
 
     [Fact]
-    public async Task Batch_of_200_mixed_tasks_equals_one_at_a_time_reruns_skip_and_a_killed_run_resumes_without_duplicates()
+    public async Task Batch_of_200_mixed_tasks_equals_one_at_a_time_reruns_skip_and_interrupted_runs_resume_without_duplicates()
     {
         var (manifest, sources) = WriteManifest(Path.Combine(up.Scratch, "batch200"));
         var expected = await OneAtATimeAsync();
@@ -40,10 +41,15 @@ public sealed class BatchCommandTests(GoldenUpFixture up)
         Assert.Contains($"{Copies} inputs, {Copies} already in", rerun.Stdout);
         Assert.Equal(before, File.ReadAllText(output));
 
-        // Killed halfway (fewer in flight, so there is a halfway), then a partial line as a kill mid-write leaves one.
+        // Ctrl-C halfway: exit 130, whole lines only. Then SIGKILL further on, and a partial line as a kill mid-write
+        // leaves one. Fewer in flight, so there is a halfway. The last rerun completes the rest.
         var resumed = Path.Combine(up.Scratch, "batch200", "resumed.jsonl");
-        var written = await KillAfterLinesAsync(Args(manifest, resumed, "--concurrency", "2"), resumed, lines: 20);
-        Assert.InRange(written, 20, Copies - 1);
+        var (interrupted, exit) = await StopAfterLinesAsync(Args(manifest, resumed, "--concurrency", "2"), resumed, lines: 10, Sigint);
+        Assert.Equal(130, exit);
+        Assert.InRange(interrupted, 10, Copies - 1);
+        Assert.EndsWith("\n", File.ReadAllText(resumed));
+        var (written, _) = await StopAfterLinesAsync(Args(manifest, resumed, "--concurrency", "2"), resumed, lines: interrupted + 10, Sigkill);
+        Assert.InRange(written, interrupted + 10, Copies - 1);
         File.AppendAllText(resumed, File.ReadLines(resumed).First()[..40]);
         var finish = await CliProcess.RunAsync(Args(manifest, resumed), timeoutSeconds: 600);
         Assert.True(finish.ExitCode == 0, finish.Stdout + finish.Stderr);
@@ -153,8 +159,11 @@ public sealed class BatchCommandTests(GoldenUpFixture up)
         Assert.Equal(sources.Keys.Order(), seen.Order());
     }
 
-    /// <summary>Starts the batch, SIGKILLs it once <paramref name="lines"/> lines are written; returns the whole lines left.</summary>
-    private static async Task<int> KillAfterLinesAsync(string[] args, string output, int lines)
+    private const int Sigint = 2;
+    private const int Sigkill = 9;
+
+    /// <summary>Starts the batch, sends <paramref name="signal"/> once <paramref name="lines"/> lines are written; returns the whole lines left and the exit code.</summary>
+    private static async Task<(int Lines, int ExitCode)> StopAfterLinesAsync(string[] args, string output, int lines, int signal)
     {
         using var process = Process.Start(CliProcess.StartInfo(args))!;
         process.OutputDataReceived += (_, _) => { };
@@ -164,14 +173,23 @@ public sealed class BatchCommandTests(GoldenUpFixture up)
         try
         {
             await Poll.UntilAsync(() => File.Exists(output) && CountLines(output) >= lines, TimeSpan.FromSeconds(300), $"{lines} lines in {output}");
+            Assert.Equal(0, Kill(process.Id, signal));
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            await process.WaitForExitAsync(cts.Token);
         }
         finally
         {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
         }
-        return CountLines(output);
+        return (CountLines(output), process.ExitCode);
     }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
 
     private static int CountLines(string path)
     {
