@@ -22,7 +22,7 @@ internal sealed class ResultFile : IDisposable
     /// <summary>Ids already in the file, and whether their last line succeeded.</summary>
     public IReadOnlyDictionary<string, bool> Existing { get; }
 
-    /// <summary>Lines the last open cut off (a partial line a killed run left).</summary>
+    /// <summary>Bytes the open cut off: the partial last line a killed run left (0 when none).</summary>
     public int TruncatedBytes { get; private init; }
 
     public static ResultFile Open(string path)
