@@ -1,6 +1,3 @@
-using System.Runtime.InteropServices;
-using Grpc.Core;
-
 namespace Kosmos2.Cli.Batch;
 
 /// <summary>
@@ -68,39 +65,19 @@ internal static class BatchCommand
             return output.Existing.Values.All(ok => ok) ? 0 : 1;
         }
 
-        using var interrupt = new CancellationTokenSource();
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
-        using var gateway = new GatewayConnection(cli);
-        var runner = new BatchRunner(gateway, settings);
-        using var progress = new BatchProgress(Console.Out, !Console.IsOutputRedirected, todo.Count, () => runner.Concurrency?.Limit ?? 0);
-        try
+        using var progress = new BatchProgress(Console.Out, !Console.IsOutputRedirected, todo.Count);
+        var stopped = await BatchRunner.RunCommandAsync(cli, settings, todo, progress, outcome =>
         {
-            await runner.RunAsync(todo, outcome =>
+            output.Write(outcome);
+            if (outDir is not null && outcome is { Report: { } report, ImageBytes: { } image })
             {
-                output.Write(outcome);
-                progress.Add(outcome);
-                if (outDir is not null && outcome is { Report: { } report, ImageBytes: { } image })
-                {
-                    BoxDrawing.Draw(image, report.Entities, Path.Combine(outDir, SafeFileName(outcome.Item.Id) + ".png"));
-                }
-                return Task.CompletedTask;
-            }, interrupt.Token);
-        }
-        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+                BoxDrawing.Draw(image, report.Entities, Path.Combine(outDir, SafeFileName(outcome.Item.Id) + ".png"));
+            }
+        }, () => $"kosmos2 batch: interrupted; {progress.Done} lines written this run, all kept in {outputPath}. Rerun the same command to finish.");
+        if (stopped is { } code)
         {
-            progress.Finish();
-            Console.Error.WriteLine($"kosmos2 batch: interrupted; {progress.Done} lines written this run, all kept in {outputPath}. Rerun the same command to finish.");
-            return 130;
+            return code;
         }
-        catch (RpcException ex)
-        {
-            // Only sizing (GetInfo) fails this way: every generation's failure is a line.
-            progress.Dispose();
-            Console.Error.WriteLine(GatewayConnection.Describe(ex));
-            return 1;
-        }
-        progress.Finish();
         var sent = todo.Select(i => i.Id).ToHashSet(StringComparer.Ordinal);
         var failed = progress.Failed + output.Existing.Count(e => !e.Value && !sent.Contains(e.Key));
         if (failed > 0)
@@ -108,13 +85,6 @@ internal static class BatchCommand
             Console.Error.WriteLine($"kosmos2 batch: {failed} inputs failed (see \"status\" and \"error\" in {outputPath}); rerun with --retry-failed to send them again.");
         }
         return failed > 0 ? 1 : 0;
-
-        void Stop(PosixSignalContext context)
-        {
-            // Not the default (exit at once): stop sending, let the writer finish its line, exit 130.
-            context.Cancel = true;
-            interrupt.Cancel();
-        }
     }
 
     /// <summary>What every request of a run shares, from the client options; also used by <c>eval</c>.</summary>

@@ -59,14 +59,8 @@ internal static class BatchInputs
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
         var items = new List<BatchItem>();
-        var lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (lineNumber, line) in JsonLines.Read(path))
         {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line))
-            {
-                continue;
-            }
             var where = $"{path} line {lineNumber}";
             try
             {

@@ -14,7 +14,6 @@ internal sealed class BatchProgress : IDisposable
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Timer _timer;
     private readonly object _lock = new();
-    private readonly Func<int>? _concurrency;
     private int _done;
     private int _failed;
     private long _tokens;
@@ -22,16 +21,17 @@ internal sealed class BatchProgress : IDisposable
     private int _lastLength;
 
     /// <param name="total">Items this run sends (skipped ones excluded).</param>
-    /// <param name="concurrency">The current concurrency limit, shown when known.</param>
-    public BatchProgress(TextWriter writer, bool terminal, int total, Func<int>? concurrency = null)
+    public BatchProgress(TextWriter writer, bool terminal, int total)
     {
         _writer = writer;
         _terminal = terminal;
         _total = total;
-        _concurrency = concurrency;
         var period = terminal ? TimeSpan.FromMilliseconds(500) : TimeSpan.FromSeconds(5);
         _timer = new Timer(_ => Render(final: false), null, period, period);
     }
+
+    /// <summary>The current concurrency limit, shown when set.</summary>
+    public Func<int>? Concurrency { get; set; }
 
     public int Failed => Volatile.Read(ref _failed);
 
@@ -69,7 +69,7 @@ internal sealed class BatchProgress : IDisposable
             var eta = rate > 0 ? TimeSpan.FromSeconds((_total - _done) / rate) : (TimeSpan?)null;
             var succeeded = _done - _failed;
             var hitRate = succeeded > 0 ? 100.0 * _cacheHits / succeeded : 0;
-            var concurrency = _concurrency is null ? "" : $", {_concurrency()} in flight max";
+            var concurrency = Concurrency is { } limit ? $", {limit()} in flight max" : "";
             var bar = _terminal ? Bar(_total > 0 ? (double)_done / _total : 1) + " " : "";
             return $"{bar}{_done}/{_total} images, {rate:0.00} images/s, {_tokens / seconds:0.0} tokens/s, "
                 + $"ETA {(eta is { } e ? e.ToString(@"hh\:mm\:ss") : "--:--:--")}, {_failed} failed, cache hits {hitRate:0}%{concurrency}";

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using Google.Protobuf;
 using Grpc.Core;
 using Kosmos2.Contracts.V1;
@@ -31,6 +32,53 @@ internal sealed class BatchRunner(GatewayConnection gateway, BatchRunSettings se
     public const int SlotsPerDecoder = 16;
 
     public AdaptiveConcurrency? Concurrency { get; private set; }
+
+    /// <summary>
+    /// A run as the <c>batch</c> and <c>eval</c> commands make it: Ctrl-C (SIGINT) or SIGTERM stops sending and ends it
+    /// cleanly instead of killing the process; <paramref name="onOutcome"/> sees every outcome before the progress does.
+    /// Returns null when every item ran, else the exit code with its reason printed: 130 interrupted (then
+    /// <paramref name="whenInterrupted"/>), 1 when the gateway refused the run itself (the sizing GetInfo).
+    /// </summary>
+    public static async Task<int?> RunCommandAsync(CommandLine cli, BatchRunSettings settings, IReadOnlyList<BatchItem> items,
+        BatchProgress progress, Action<BatchOutcome> onOutcome, Func<string> whenInterrupted)
+    {
+        using var interrupt = new CancellationTokenSource();
+        void Stop(PosixSignalContext context)
+        {
+            // Not the default (exit at once): stop sending, let the writer finish its line, exit 130.
+            context.Cancel = true;
+            interrupt.Cancel();
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop);
+        using var gateway = new GatewayConnection(cli);
+        var runner = new BatchRunner(gateway, settings);
+        progress.Concurrency = () => runner.Concurrency?.Limit ?? 0;
+        try
+        {
+            await runner.RunAsync(items, outcome =>
+            {
+                onOutcome(outcome);
+                progress.Add(outcome);
+                return Task.CompletedTask;
+            }, interrupt.Token);
+        }
+        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
+        {
+            progress.Finish();
+            Console.Error.WriteLine(whenInterrupted());
+            return 130;
+        }
+        catch (RpcException ex)
+        {
+            // Only the sizing call fails this way: every generation's failure is an outcome.
+            progress.Dispose();
+            Console.Error.WriteLine(GatewayConnection.Describe(ex));
+            return 1;
+        }
+        progress.Finish();
+        return null;
+    }
 
     /// <summary>The starting concurrency: <c>--concurrency</c>, else two per decoder slot the gateway reports.</summary>
     public async Task<int> SizeAsync(CancellationToken cancellationToken)

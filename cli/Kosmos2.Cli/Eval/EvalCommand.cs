@@ -1,6 +1,4 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
-using Grpc.Core;
 using Kosmos2.Cli.Batch;
 
 namespace Kosmos2.Cli.Eval;
@@ -77,37 +75,13 @@ internal static class EvalCommand
             : new BatchItem(i.Id, i.ImagePath, "ground", [i.Text], null, [], null)).ToList();
 
         var outcomes = new ConcurrentDictionary<string, BatchOutcome>(StringComparer.Ordinal);
-        using var interrupt = new CancellationTokenSource();
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, context =>
+        using var progress = new BatchProgress(Console.Error, !Console.IsErrorRedirected, requests.Count);
+        var stopped = await BatchRunner.RunCommandAsync(cli, settings, requests, progress,
+            outcome => outcomes[outcome.Item.Id] = outcome, () => "kosmos2 eval: interrupted; no report.");
+        if (stopped is { } code)
         {
-            context.Cancel = true;
-            interrupt.Cancel();
-        });
-        using var gateway = new GatewayConnection(cli);
-        var runner = new BatchRunner(gateway, settings);
-        using var progress = new BatchProgress(Console.Error, !Console.IsErrorRedirected, requests.Count, () => runner.Concurrency?.Limit ?? 0);
-        try
-        {
-            await runner.RunAsync(requests, outcome =>
-            {
-                outcomes[outcome.Item.Id] = outcome;
-                progress.Add(outcome);
-                return Task.CompletedTask;
-            }, interrupt.Token);
+            return code;
         }
-        catch (OperationCanceledException) when (interrupt.IsCancellationRequested)
-        {
-            progress.Finish();
-            Console.Error.WriteLine("kosmos2 eval: interrupted; no report.");
-            return 130;
-        }
-        catch (RpcException ex)
-        {
-            progress.Dispose();
-            Console.Error.WriteLine(GatewayConnection.Describe(ex));
-            return 1;
-        }
-        progress.Finish();
 
         var scores = items.Select(i => EvalReport.Score(i, outcomes[i.Id], normalized)).ToList();
         Console.Write(EvalReport.Table(metric, scores));

@@ -50,14 +50,8 @@ internal static class EvalDataset
     public static IReadOnlyList<EvalItem> ReadFlickr(string path, string imageRoot, BoxFormat format)
     {
         var items = new List<EvalItem>();
-        var lineNumber = 0;
-        foreach (var line in File.ReadLines(path))
+        foreach (var (lineNumber, line) in JsonLines.Read(path))
         {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line))
-            {
-                continue;
-            }
             var where = $"{path} line {lineNumber}";
             using var json = Parse(line, where);
             var entry = json.RootElement;
