@@ -44,6 +44,9 @@ internal sealed class FullSizeCluster : IAsyncDisposable
             ["Decoder__RandomInit"] = configPath,
             ["Decoder__DType"] = "bfloat16",
             ["Decoder__Device"] = "cpu",
+            // The machine is shared: under a load of 30 one full-size step took over a minute, the decoder reported
+            // a stall (60 s default) and the first call ended with UNAVAILABLE. A benchmark measures, it does not police.
+            ["Decoder__StallTimeoutSeconds"] = "900",
         };
         var vision = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", new(common));
         var decoder = Services.Start("decoder-worker", "decoder-worker", "Kosmos2.DecoderWorker", new(common));
