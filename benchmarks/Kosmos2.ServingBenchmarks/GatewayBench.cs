@@ -29,109 +29,77 @@ internal static class GatewayBench
         var promptText = options.String("prompt", "<grounding>An image of");
         Progress.Log($"sizing: {streams} concurrent streams × {tokens} new tokens (greedy), {reps} reps per path, alternating; prompt '{promptText}'");
 
-        var configDir = Directory.CreateTempSubdirectory("kosmos2-bench-");
-        try
+        await using var cluster = await FullSizeCluster.StartAsync();
+        var (vision, decoder, gateway) = (cluster.Vision, cluster.Decoder, cluster.Gateway);
+        var api = new GatewayClient(gateway.Channel);
+        var decoderClient = new DecoderClient(decoder.Channel);
+        var image = RandomImages.Png(400, 300, seed: 77);
+        var publicRequest = new GenerateRequest
         {
-            var configPath = WriteFullSizeConfig(configDir.FullName);
-            Progress.Log($"model: full-size text/vision dims (Kosmos2Config.Default) with vocab 2037 ({configPath}); "
-                + "a decode step is dominated by the 24 decoder layers, so the smaller vocabulary changes little");
-            await using var redis = await RedisServer.StartAsync();
-            var common = new Dictionary<string, string>
-            {
-                ["Redis__Sessions"] = redis.ConnectionString,
-                ["Redis__Cache"] = redis.ConnectionString,
-                ["Vision__RandomInit"] = configPath,
-                ["Vision__DType"] = "bfloat16",
-                ["Vision__Device"] = "cpu",
-                ["Decoder__RandomInit"] = configPath,
-                ["Decoder__DType"] = "bfloat16",
-                ["Decoder__Device"] = "cpu",
-            };
-            await using var vision = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", new(common));
-            await using var decoder = Services.Start("decoder-worker", "decoder-worker", "Kosmos2.DecoderWorker", new(common));
-            await Services.WaitAsync(vision, decoder);
-            await using var gateway = Services.Start("gateway", "gateway", "Kosmos2.Gateway", new(common)
-            {
-                ["Gateway__TokenizerDir"] = RepoPaths.GoldenModelDir,
-                ["Gateway__VisionWorkers"] = vision.Address,
-                ["Gateway__DecoderWorkers"] = decoder.Address,
-            });
-            await Services.WaitAsync(gateway);
+            Image = new Contracts.V1.Image { Data = ByteString.CopyFrom(image) },
+            Prompt = promptText,
+            Stopping = new StoppingParameters { MaxNewTokens = (uint)tokens },
+        };
 
-            var api = new GatewayClient(gateway.Channel);
-            var decoderClient = new DecoderClient(decoder.Channel);
-            var image = RandomImages.Png(400, 300, seed: 77);
-            var publicRequest = new GenerateRequest
-            {
-                Image = new Contracts.V1.Image { Data = ByteString.CopyFrom(image) },
-                Prompt = promptText,
-                Stopping = new StoppingParameters { MaxNewTokens = (uint)tokens },
-            };
+        // The direct request is what the gateway sends: the same prompt ids and the same (cached) embeddings.
+        var probe = await GatewayOnceAsync(api, publicRequest);
+        var embeddings = (await new VisionClient(vision.Channel).EncodeAsync(new EncodeRequest { Image = ByteString.CopyFrom(image) })).Embeddings;
+        var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
+        var ids = PromptBuilder.Build(promptText, null, text => tokenizer.Encode(text)).InputIds;
+        var direct = new DecodeRequest
+        {
+            RequestId = "bench-direct",
+            ImageEmbeddings = embeddings,
+            ImageOffset = PromptBuilder.ImageOffset,
+            Stopping = new DecodeStopping { MaxNewTokens = (uint)tokens },
+        };
+        direct.InputIds.Add(ids.Select(i => (uint)i));
+        var directProbe = await DecoderBench.RunStreamAsync(decoderClient, direct, Stopwatch.StartNew());
+        Progress.Log($"probe: gateway {probe.Usage.GeneratedTokens} tokens ({probe.FinishReason}, prompt {probe.Usage.PromptTokens} tokens), "
+            + $"direct {directProbe.Tokens} tokens (prompt {ids.Length} tokens)");
+        if (probe.Usage.GeneratedTokens != directProbe.Tokens || probe.Usage.PromptTokens != ids.Length)
+        {
+            throw new InvalidOperationException("The two paths do not run the same workload: compare the prompt ids.");
+        }
+        if (probe.Usage.GeneratedTokens < tokens)
+        {
+            Progress.Log($"note: greedy output of the random model hits </s> after {probe.Usage.GeneratedTokens} tokens; both paths stop there");
+        }
 
-            // The direct request is what the gateway sends: the same prompt ids and the same (cached) embeddings.
-            var probe = await GatewayOnceAsync(api, publicRequest);
-            var embeddings = (await new VisionClient(vision.Channel).EncodeAsync(new EncodeRequest { Image = ByteString.CopyFrom(image) })).Embeddings;
-            var tokenizer = Kosmos2Tokenizer.Load(RepoPaths.GoldenModelDir);
-            var ids = PromptBuilder.Build(promptText, null, text => tokenizer.Encode(text)).InputIds;
-            var direct = new DecodeRequest
+        var gatewayRates = new List<double>();
+        var directRates = new List<double>();
+        for (var rep = 0; rep < reps; rep++)
+        {
+            // Alternate which path goes first, so a drift in machine load does not favour one.
+            var order = rep % 2 == 0 ? new[] { "gateway", "direct" } : ["direct", "gateway"];
+            foreach (var path in order)
             {
-                RequestId = "bench-direct",
-                ImageEmbeddings = embeddings,
-                ImageOffset = PromptBuilder.ImageOffset,
-                Stopping = new DecodeStopping { MaxNewTokens = (uint)tokens },
-            };
-            direct.InputIds.Add(ids.Select(i => (uint)i));
-            var directProbe = await DecoderBench.RunStreamAsync(decoderClient, direct, Stopwatch.StartNew());
-            Progress.Log($"probe: gateway {probe.Usage.GeneratedTokens} tokens ({probe.FinishReason}, prompt {probe.Usage.PromptTokens} tokens), "
-                + $"direct {directProbe.Tokens} tokens (prompt {ids.Length} tokens)");
-            if (probe.Usage.GeneratedTokens != directProbe.Tokens || probe.Usage.PromptTokens != ids.Length)
-            {
-                throw new InvalidOperationException("The two paths do not run the same workload: compare the prompt ids.");
-            }
-            if (probe.Usage.GeneratedTokens < tokens)
-            {
-                Progress.Log($"note: greedy output of the random model hits </s> after {probe.Usage.GeneratedTokens} tokens; both paths stop there");
-            }
-
-            var gatewayRates = new List<double>();
-            var directRates = new List<double>();
-            for (var rep = 0; rep < reps; rep++)
-            {
-                // Alternate which path goes first, so a drift in machine load does not favour one.
-                var order = rep % 2 == 0 ? new[] { "gateway", "direct" } : ["direct", "gateway"];
-                foreach (var path in order)
+                var watch = Stopwatch.StartNew();
+                int total;
+                if (path == "gateway")
                 {
-                    var watch = Stopwatch.StartNew();
-                    int total;
-                    if (path == "gateway")
-                    {
-                        var results = await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => GatewayOnceAsync(api, publicRequest)));
-                        total = results.Sum(r => (int)r.Usage.GeneratedTokens);
-                    }
-                    else
-                    {
-                        var clock = Stopwatch.StartNew();
-                        var traces = await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => DecoderBench.RunStreamAsync(decoderClient, direct, clock)));
-                        total = traces.Sum(t => t.Tokens);
-                    }
-                    var rate = total / watch.Elapsed.TotalSeconds;
-                    (path == "gateway" ? gatewayRates : directRates).Add(rate);
-                    Progress.Log($"rep {rep + 1}/{reps} {path,-7}: {total} tokens in {watch.Elapsed.TotalSeconds:F2} s = {rate:F2} tok/s; load {LoadAverage.Now()}");
+                    var results = await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => GatewayOnceAsync(api, publicRequest)));
+                    total = results.Sum(r => (int)r.Usage.GeneratedTokens);
                 }
+                else
+                {
+                    var clock = Stopwatch.StartNew();
+                    var traces = await Task.WhenAll(Enumerable.Range(0, streams).Select(_ => DecoderBench.RunStreamAsync(decoderClient, direct, clock)));
+                    total = traces.Sum(t => t.Tokens);
+                }
+                var rate = total / watch.Elapsed.TotalSeconds;
+                (path == "gateway" ? gatewayRates : directRates).Add(rate);
+                Progress.Log($"rep {rep + 1}/{reps} {path,-7}: {total} tokens in {watch.Elapsed.TotalSeconds:F2} s = {rate:F2} tok/s; load {LoadAverage.Now()}");
             }
-            figures.Add("gateway_tokens_per_s", Stats.Median(gatewayRates), "tok/s");
-            figures.Add("direct_tokens_per_s", Stats.Median(directRates), "tok/s");
-            // Paired per round (the two paths ran back to back): load swings between rounds cancel out of each ratio.
-            figures.Add("gateway_vs_direct", Stats.Median(gatewayRates.Zip(directRates, (g, d) => g / d * 100)), "% (median of per-round ratios)");
         }
-        finally
-        {
-            configDir.Delete(recursive: true);
-        }
+        figures.Add("gateway_tokens_per_s", Stats.Median(gatewayRates), "tok/s");
+        figures.Add("direct_tokens_per_s", Stats.Median(directRates), "tok/s");
+        // Paired per round (the two paths ran back to back): load swings between rounds cancel out of each ratio.
+        figures.Add("gateway_vs_direct", Stats.Median(gatewayRates.Zip(directRates, (g, d) => g / d * 100)), "% (median of per-round ratios)");
     }
 
     /// <summary>One public Generate to its end; returns the final result.</summary>
-    private static async Task<GenerateResult> GatewayOnceAsync(GatewayClient api, GenerateRequest request)
+    internal static async Task<GenerateResult> GatewayOnceAsync(GatewayClient api, GenerateRequest request)
     {
         using var call = api.Generate(request);
         GenerateResult? result = null;
@@ -143,7 +111,7 @@ internal static class GatewayBench
     }
 
     /// <summary>golden/model/config.json with the text and vision dimensions of the published model (vocabulary kept).</summary>
-    private static string WriteFullSizeConfig(string directory)
+    internal static string WriteFullSizeConfig(string directory)
     {
         var root = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.GoldenModelDir, "config.json")))!.AsObject();
         var full = Kosmos2Config.Default;

@@ -1,12 +1,12 @@
 using System.Globalization;
 using Kosmos2.ServingBenchmarks;
 
-// Serving benchmarks over real processes (see README.md): `vision`, `decoder`, `gateway`, `stall`, `faults`. Progress lines while running;
+// Serving benchmarks over real processes (see README.md): `vision`, `decoder`, `gateway`, `stall`, `faults`, `batch`. Progress lines while running;
 // the last lines are `name: value unit`, one per figure.
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
-    Console.WriteLine("usage: Kosmos2.ServingBenchmarks vision|decoder|gateway|stall|faults [--name value …]  (see benchmarks/Kosmos2.ServingBenchmarks/README.md)");
+    Console.WriteLine("usage: Kosmos2.ServingBenchmarks vision|decoder|gateway|stall|faults|batch [--name value …]  (see benchmarks/Kosmos2.ServingBenchmarks/README.md)");
     return args.Length == 0 ? 2 : 0;
 }
 var options = BenchOptions.Parse(args.Skip(1));
@@ -28,11 +28,14 @@ try
         case "stall":
             await StallBench.RunAsync(options, figures);
             break;
+        case "batch":
+            await BatchBench.RunAsync(options, figures);
+            break;
         case "faults":
             await FaultsBench.RunAsync(options, figures);
             break;
         default:
-            Console.Error.WriteLine($"unknown benchmark '{args[0]}': vision, decoder, gateway, stall or faults");
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}': vision, decoder, gateway, stall, faults or batch");
             return 2;
     }
 }

@@ -209,7 +209,7 @@ internal static class ClientCommands
         }
     }
 
-    private static StoppingParameters Stopping(CommandLine cli) => new() { MaxNewTokens = (uint)cli.IntOption("max-new-tokens", 0) };
+    internal static StoppingParameters Stopping(CommandLine cli) => new() { MaxNewTokens = (uint)cli.IntOption("max-new-tokens", 0) };
 
     private static byte[] ImageArgument(CommandLine cli, int minimumPositionals)
     {
@@ -257,7 +257,7 @@ internal static class ClientCommands
         });
 
     /// <summary>A region from <c>x1,y1,x2,y2</c> strings: normalised when every value is ≤ 1, else pixels.</summary>
-    private static Region RegionOf(IEnumerable<string> boxes, string phrase)
+    internal static Region RegionOf(IEnumerable<string> boxes, string phrase)
     {
         var region = new Region { Phrase = phrase };
         var parsed = boxes.Select(ParseBox).ToList();

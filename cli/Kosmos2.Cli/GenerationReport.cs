@@ -26,12 +26,17 @@ internal sealed record GenerationReport(
     IReadOnlyDictionary<string, object> Timings,
     IReadOnlyList<TokenLogprob>? TokenLogprobs = null)
 {
-    public string ToJson()
+    /// <summary>How every kosmos2 JSON output is written (text as it is, not \u-escaped).</summary>
+    public static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The object; <paramref name="head"/> writes fields before the report's own (a batch line's id and status).</summary>
+    public string ToJson(Action<Utf8JsonWriter>? head = null)
     {
         using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
+        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
         {
             json.WriteStartObject();
+            head?.Invoke(json);
             WriteInts(json, "input_ids", InputIds);
             WriteInts(json, "new_token_ids", NewTokenIds);
             json.WriteString("decoded_text", DecodedText);

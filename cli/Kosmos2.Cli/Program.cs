@@ -1,10 +1,14 @@
 using Kosmos2.Cli;
+using Kosmos2.Cli.Batch;
+using Kosmos2.Cli.Eval;
 
 // `kosmos2`: a local cluster, offline generation and client commands in one command.
 (string Name, string Usage, string Summary, Func<string[], Task<int>> Run)[] commands =
 [
     ("up", UpCommand.Usage, "start Redis, the vision worker, the decoder worker and the gateway on loopback", UpCommand.RunAsync),
     .. ClientCommands.Help.Select(c => (c.Name, c.Usage, c.Summary, Handler(c.Name))),
+    ("batch", BatchCommand.Usage, BatchCommand.Summary, BatchCommand.RunAsync),
+    ("eval", EvalCommand.Usage, EvalCommand.Summary, EvalCommand.RunAsync),
 ];
 
 static Func<string[], Task<int>> Handler(string name) => name switch
@@ -70,6 +74,12 @@ int CommandUsage(string name)
     Console.WriteLine($"usage: kosmos2 {command.Usage}");
     Console.WriteLine();
     Console.WriteLine($"  {command.Summary}");
+    var details = command.Name switch { "batch" => BatchCommand.Details, "eval" => EvalCommand.Details, _ => null };
+    if (details is not null)
+    {
+        Console.WriteLine();
+        Console.WriteLine(details);
+    }
     if (command.Name != "up")
     {
         Console.WriteLine();
