@@ -36,6 +36,11 @@ public static class ServiceDefaultsExtensions
             var address = IPAddress.Parse(options.Host);
             // Plain HTTP/2 (h2c with prior knowledge): gRPC between pods and on loopback needs no TLS or ALPN.
             kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
+            if (options.HttpPort > 0)
+            {
+                // Browsers and curl: HTTP/1.1 (and HTTP/2 where TLS negotiates it), on a port of its own.
+                kestrel.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
+            }
             if (options.MetricsPort > 0)
             {
                 // Prometheus scrapes over HTTP/1.1, which an HTTP/2-only endpoint cannot serve.
