@@ -127,7 +127,10 @@ public sealed class WebPageTests(WebCluster cluster) : IClassFixture<WebCluster>
         var session = JsonDocument.Parse(await http.GetStringAsync($"/v1/sessions/{sessionId}")).RootElement;
         var turns = session.GetProperty("turns");
         Assert.Equal(2, turns.GetArrayLength());
-        Assert.Equal(await page.Locator("#chat > li .answer").Nth(1).TextContentAsync(), turns[1].TryGetProperty("answer", out var a) ? a.GetString() : "");
+        // The page shows each turn's answer as the API streamed it.
+        var streamed = FinalResult(await (await turn.ResponseAsync())!.TextAsync());
+        Assert.Equal(streamed.TryGetProperty("text", out var text) ? text.GetString() : "", await page.Locator("#chat > li .answer").Nth(1).TextContentAsync());
+        Assert.Equal(1, streamed.GetProperty("turnIndex").GetInt32());
         Assert.Equal(1, turns[1].GetProperty("regions").GetArrayLength());
         await ScreenshotAsync(page, "chat");
     }
