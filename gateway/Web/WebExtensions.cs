@@ -5,7 +5,8 @@ using Microsoft.Extensions.FileProviders;
 namespace Kosmos2.Gateway.Web;
 
 /// <summary>
-/// The gateway's HTTP face on <c>Service:HttpPort</c>: the public service as HTTP/JSON (gRPC JSON transcoding of the
+/// The gateway's HTTP face on <c>Service:HttpPort</c> (HTTP/1.1; the JSON routes also answer HTTP/2 on the gRPC port):
+/// the public service as HTTP/JSON (gRPC JSON transcoding of the
 /// <c>google.api.http</c> options in kosmos2.proto) and the single web page at <c>/</c> (wwwroot, no build step).
 /// Transcoding rather than gRPC-Web: curl and a browser's <c>fetch</c> need nothing but JSON, and server streams arrive
 /// as line-delimited JSON a page reads message by message; the calls run through the same interceptors (API key,

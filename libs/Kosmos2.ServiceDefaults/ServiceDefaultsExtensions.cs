@@ -38,8 +38,10 @@ public static class ServiceDefaultsExtensions
             kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
             if (options.HttpPort > 0)
             {
-                // Browsers and curl: HTTP/1.1 (and HTTP/2 where TLS negotiates it), on a port of its own.
-                kestrel.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1AndHttp2);
+                // Browsers and curl: HTTP/1.1. Without TLS Kestrel cannot offer HTTP/2 beside it (no ALPN; it warns and
+                // serves HTTP/1.1 anyway); HTTP/2 clients reach the same routes on the gRPC port (prior knowledge) or
+                // through a TLS-terminating Ingress.
+                kestrel.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
             }
             if (options.MetricsPort > 0)
             {

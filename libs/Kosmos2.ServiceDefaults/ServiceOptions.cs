@@ -13,8 +13,8 @@ public sealed class ServiceOptions
     public int Port { get; set; } = 5000;
 
     /// <summary>
-    /// HTTP/1.1 and HTTP/2 port of a service's HTTP face (the gateway's JSON API and web page); 0 disables it. Without
-    /// TLS, browsers and curl speak HTTP/1.1 here (HTTP/2 needs ALPN); the gRPC port stays HTTP/2 only.
+    /// HTTP/1.1 port of a service's HTTP face (the gateway's JSON API and web page); 0 disables it. The same JSON
+    /// routes answer HTTP/2 (prior knowledge) on <see cref="Port"/>, which stays HTTP/2 only.
     /// </summary>
     public int HttpPort { get; set; }
 

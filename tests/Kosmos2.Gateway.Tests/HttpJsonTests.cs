@@ -128,7 +128,20 @@ public sealed class HttpJsonTests
 
         using var info = await http.GetAsync("/v1/info");
         Assert.Equal(HttpStatusCode.OK, info.StatusCode);
+        Assert.Equal(HttpVersion.Version11, info.Version);
         Assert.Equal("microsoft/kosmos-2-patch14-224", JsonDocument.Parse(await info.Content.ReadAsStringAsync()).RootElement.GetProperty("modelId").GetString());
+
+        // HTTP/2 clients get the same JSON routes on the gRPC port (prior knowledge; plain-text Kestrel offers no ALPN).
+        using var h2 = new HttpClient();
+        using var infoOverH2 = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{host.Host.App.Configuration["Service:Port"]}/v1/info")
+        {
+            Version = HttpVersion.Version20,
+            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
+        };
+        infoOverH2.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Key);
+        using var answered = await h2.SendAsync(infoOverH2);
+        Assert.True(answered.StatusCode == HttpStatusCode.OK, $"{answered.StatusCode}: {await answered.Content.ReadAsStringAsync()}");
+        Assert.Equal(HttpVersion.Version20, answered.Version);
     }
 
     [Fact]
