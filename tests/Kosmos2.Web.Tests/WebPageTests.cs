@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text.Json;
+using Deque.AxeCore.Playwright;
 using Kosmos2.Cli.Tests;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Testing;
@@ -151,6 +152,33 @@ public sealed class WebPageTests(WebCluster cluster) : IClassFixture<WebCluster>
         Assert.StartsWith("UNAUTHENTICATED: Invalid API key", error);
         Assert.Equal("", await page.TextContentAsync("#text-out"));
         await ScreenshotAsync(page, "wrong-key");
+    }
+
+    [Fact]
+    public async Task The_page_is_used_with_the_keyboard_alone_and_passes_the_accessibility_rules()
+    {
+        var golden = GoldenCase.All()[0];
+        var page = await cluster.OpenPageAsync();
+        Assert.Empty((await page.RunAxe()).Violations);
+
+        // Every control in tab order, each with a label; Enter in a field runs the request.
+        await page.Keyboard.PressAsync("Tab");
+        Assert.Equal("api-key", await page.EvaluateAsync<string>("document.activeElement.id"));
+        await page.Keyboard.TypeAsync(WebCluster.ApiKey);
+        await page.SetInputFilesAsync("#image", golden.Image);
+        await WaitForImageAsync(page);
+        await page.FocusAsync("#max-tokens");
+        await page.Keyboard.TypeAsync(golden.MaxNewTokens.ToString(CultureInfo.InvariantCulture));
+        await page.Keyboard.PressAsync("Enter");
+        await page.WaitForFunctionAsync("() => ['done', 'error'].includes(document.getElementById('output').dataset.state)");
+        Assert.Equal("done", await page.GetAttributeAsync("#output", "data-state"));
+        var unlabelled = await page.EvaluateAsync<int>("[...document.querySelectorAll('input, select')].filter(e => !e.labels || e.labels.length === 0).length");
+        Assert.Equal(0, unlabelled);
+
+        // With the answer and its boxes on screen: no axe violation (contrast, names, ARIA), whatever its impact.
+        var violations = (await page.RunAxe()).Violations;
+        Assert.True(violations.Length == 0, string.Join("\n", violations.Select(v => $"{v.Id} ({v.Impact}): {v.Help} at {string.Join(", ", v.Nodes.Select(n => n.Target?.ToString()))}")));
+        await ScreenshotAsync(page, "keyboard");
     }
 
     private static async Task WaitForImageAsync(IPage page) =>
