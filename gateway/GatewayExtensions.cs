@@ -1,6 +1,7 @@
 using Kosmos2.Gateway.Auth;
 using Kosmos2.Gateway.Routing;
 using Kosmos2.Gateway.Sessions;
+using Kosmos2.Gateway.Web;
 
 namespace Kosmos2.Gateway;
 
@@ -30,12 +31,14 @@ public static class GatewayExtensions
         builder.Services.AddSingleton<Generation.GenerateResults>();
         builder.Services.AddSingleton<Generation.GenerateHandler>();
         builder.Services.AddSingleton<ChatHandler>();
+        builder.AddGatewayWeb();
         return builder;
     }
 
-    /// <summary>Maps the public service.</summary>
+    /// <summary>Maps the public service (gRPC and its HTTP/JSON form) and the web page.</summary>
     public static WebApplication MapGateway(this WebApplication app)
     {
+        app.MapGatewayWeb();
         app.MapGrpcService<Kosmos2ApiService>();
         return app;
     }

@@ -5,18 +5,24 @@ namespace Kosmos2.Cli;
 
 /// <summary>
 /// <c>kosmos2 up</c>: Redis (when installed), the vision worker, the decoder worker and the gateway on
-/// loopback; waits until all are healthy; prints the address; Ctrl-C or SIGTERM stops everything it
+/// loopback; waits until all are healthy; prints the gRPC address and the web page's; Ctrl-C or SIGTERM stops everything it
 /// started. A child that dies is reported with the end of its log and brings the cluster down.
 /// </summary>
 internal static class UpCommand
 {
-    public const string Usage = "up [--model-dir DIR] [--port P] [--api-key K] [--dtype float32|bfloat16]";
+    public const string Usage = "up [--model-dir DIR] [--port P] [--http-port P] [--api-key K] [--dtype float32|bfloat16]";
 
     public static async Task<int> RunAsync(string[] args)
     {
         var cli = CommandLine.Parse(args);
-        cli.RejectUnknown("model-dir", "port", "api-key", "dtype");
+        cli.RejectUnknown("model-dir", "port", "http-port", "api-key", "dtype");
         var gatewayPort = cli.IntOption("port", 50051);
+        // The page and the JSON API; a free port unless given, so several clusters (and test runs) never collide.
+        var httpPort = cli.Option("http-port") is null ? FreePort.Next() : cli.IntOption("http-port", 0);
+        if (httpPort is < 1 or > 65535)
+        {
+            throw new UsageException($"--http-port must be a TCP port, 1…65535 (got {httpPort}).");
+        }
         var modelDir = cli.Option("model-dir") ?? DefaultModelDir();
         var dtype = cli.Option("dtype") ?? "bfloat16";
         if (!Directory.Exists(modelDir))
@@ -39,6 +45,7 @@ internal static class UpCommand
             var vision = StartService(supervisor, "vision-worker", "Kosmos2.VisionWorker", FreePort.Next(), common, logDir);
             var decoder = StartService(supervisor, "decoder-worker", "Kosmos2.DecoderWorker", FreePort.Next(), common, logDir);
             var gatewayEnv = ClusterEnvironment.Gateway(common, modelDir, vision.Current.Address, [decoder.Current.Address]);
+            gatewayEnv["Service__HttpPort"] = httpPort.ToString();
             if (cli.Option("api-key") is { } apiKey)
             {
                 gatewayEnv["Auth__ApiKeys__0__Key"] = apiKey;
@@ -60,6 +67,7 @@ internal static class UpCommand
             await healthy.ConfigureAwait(false);
 
             Console.WriteLine($"kosmos2 up: ready. Gateway at http://127.0.0.1:{gatewayPort}");
+            Console.WriteLine($"  web page and HTTP/JSON API: http://127.0.0.1:{httpPort}/");
             var self = Environment.ProcessPath ?? "kosmos2";
             var keyFlag = cli.Option("api-key") is { } key ? $" --api-key {key}" : "";
             Console.WriteLine($"  try: {self} caption photo.png --gateway 127.0.0.1:{gatewayPort}{keyFlag} --out boxes.png");

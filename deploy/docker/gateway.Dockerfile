@@ -39,14 +39,16 @@ WORKDIR /app
 # (the pods also run with readOnlyRootFilesystem).
 COPY --from=build /app ./
 COPY --from=tokenizer /tokenizer/ /app/tokenizer/
-# Ports come from Service__Port / Service__MetricsPort; clear the image's default ASPNETCORE_HTTP_PORTS=8080 so
+# Ports come from Service__Port / Service__HttpPort (JSON API and web page, wwwroot published beside the dll) /
+# Service__MetricsPort; clear the image's default ASPNETCORE_HTTP_PORTS=8080 so
 # Kestrel does not warn about an overridden address.
 ENV ASPNETCORE_HTTP_PORTS= \
     Service__Host=0.0.0.0 \
     Service__Port=50051 \
+    Service__HttpPort=8080 \
     Service__MetricsPort=9464 \
     Gateway__TokenizerDir=/app/tokenizer
-EXPOSE 50051 9464
+EXPOSE 50051 8080 9464
 # 1654 = the non-root "app" user the .NET images ship ($APP_UID); numeric so Kubernetes' runAsNonRoot can check it.
 USER 1654
 ENTRYPOINT ["dotnet", "/app/Kosmos2.Gateway.dll"]

@@ -36,6 +36,13 @@ public static class ServiceDefaultsExtensions
             var address = IPAddress.Parse(options.Host);
             // Plain HTTP/2 (h2c with prior knowledge): gRPC between pods and on loopback needs no TLS or ALPN.
             kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
+            if (options.HttpPort > 0)
+            {
+                // Browsers and curl: HTTP/1.1. Without TLS Kestrel cannot offer HTTP/2 beside it (no ALPN; it warns and
+                // serves HTTP/1.1 anyway); HTTP/2 clients reach the same routes on the gRPC port (prior knowledge) or
+                // through a TLS-terminating Ingress.
+                kestrel.Listen(address, options.HttpPort, listen => listen.Protocols = HttpProtocols.Http1);
+            }
             if (options.MetricsPort > 0)
             {
                 // Prometheus scrapes over HTTP/1.1, which an HTTP/2-only endpoint cannot serve.

@@ -12,6 +12,12 @@ public sealed class ServiceOptions
     /// <summary>gRPC port (plain HTTP/2, prior knowledge).</summary>
     public int Port { get; set; } = 5000;
 
+    /// <summary>
+    /// HTTP/1.1 port of a service's HTTP face (the gateway's JSON API and web page); 0 disables it. The same JSON
+    /// routes answer HTTP/2 (prior knowledge) on <see cref="Port"/>, which stays HTTP/2 only.
+    /// </summary>
+    public int HttpPort { get; set; }
+
     /// <summary>HTTP/1.1 port of the Prometheus scrape endpoint <c>/metrics</c>; 0 disables it.</summary>
     public int MetricsPort { get; set; }
 

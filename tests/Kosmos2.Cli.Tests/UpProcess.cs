@@ -12,6 +12,17 @@ internal sealed class UpProcess : IAsyncDisposable
 
     private UpProcess(Process process) => _process = process;
 
+    public string Stdout
+    {
+        get
+        {
+            lock (_stdout)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
     public string Stderr
     {
         get

@@ -11,13 +11,15 @@ namespace Kosmos2.Deploy.Tests;
 /// <param name="RedisPassword">Its password, standing in for the Secret kosmos2-redis.</param>
 /// <param name="ModelDir">The checkpoint folder standing in for <see cref="ManifestTests.ModelPath"/>.</param>
 /// <param name="ApiKeysFile">A keys file standing in for the mounted Secret.</param>
+/// <param name="GatewayHttpPort">The gateway's local HTTP port (its JSON API and web page).</param>
 public sealed record LocalEndpoints(
     IReadOnlyDictionary<string, int> GrpcPorts,
     IReadOnlyDictionary<string, int> MetricsPorts,
     int RedisPort,
     string RedisPassword,
     string ModelDir,
-    string ApiKeysFile);
+    string ApiKeysFile,
+    int GatewayHttpPort);
 
 /// <summary>
 /// Turns the environment a manifest gives a service's container into the one it gets on loopback: only what points
@@ -40,6 +42,7 @@ public static partial class LoopbackEnvironment
                 "Service__Host" => "127.0.0.1",
                 "Service__Port" => Port(local.GrpcPorts[service]),
                 "Service__MetricsPort" => Port(local.MetricsPorts[service]),
+                "Service__HttpPort" when service == "gateway" => Port(local.GatewayHttpPort),
                 "Redis__Sessions" or "Redis__Cache" => RewriteRedis(key, value, local.RedisPort, problems),
                 "Redis__Password" when value == RenderedManifest.SecretReference("kosmos2-redis", "password") => local.RedisPassword,
                 "Auth__ApiKeysFile" => local.ApiKeysFile,

@@ -34,12 +34,13 @@ public sealed class ManifestEnvironmentTests
         var local = new LocalEndpoints(
             new Dictionary<string, int> { ["gateway"] = 1001, ["vision-worker"] = 1002, ["decoder-worker"] = 1003 },
             new Dictionary<string, int> { ["gateway"] = 2001, ["vision-worker"] = 2002, ["decoder-worker"] = 2003 },
-            RedisPort: 3000, RedisPassword: "local-secret", ModelDir: "/golden/model", ApiKeysFile: "/tmp/keys.json");
+            RedisPort: 3000, RedisPassword: "local-secret", ModelDir: "/golden/model", ApiKeysFile: "/tmp/keys.json", GatewayHttpPort: 4001);
         var manifest = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["Service__Host"] = "0.0.0.0",
             ["Service__Port"] = "50051",
             ["Service__MetricsPort"] = "9464",
+            ["Service__HttpPort"] = "8080",
             ["Redis__Sessions"] = "redis-sessions:6379,abortConnect=false,ssl=true",
             ["Redis__Password"] = RenderedManifest.SecretReference("kosmos2-redis", "password"),
             ["Gateway__VisionWorkers"] = "dns:///vision-worker:50052",
@@ -64,6 +65,7 @@ public sealed class ManifestEnvironmentTests
         Assert.Equal("127.0.0.1", environment["Service__Host"]);
         Assert.Equal("1001", environment["Service__Port"]);
         Assert.Equal("2001", environment["Service__MetricsPort"]);
+        Assert.Equal("4001", environment["Service__HttpPort"]);
         Assert.Equal("127.0.0.1:3000,abortConnect=false,ssl=true", environment["Redis__Sessions"]);
         Assert.Equal("local-secret", environment["Redis__Password"]);
         Assert.Equal("dns:///localhost:1002", environment["Gateway__VisionWorkers"]);
@@ -94,7 +96,7 @@ public sealed class ManifestEnvironmentTests
             var local = new LocalEndpoints(
                 Services.ToDictionary(s => s, _ => FreePort.Next(), StringComparer.Ordinal),
                 Services.ToDictionary(s => s, _ => FreePort.Next(), StringComparer.Ordinal),
-                redis.Port, redis.Password!, RepoPaths.GoldenModelDir, keysFile);
+                redis.Port, redis.Password!, RepoPaths.GoldenModelDir, keysFile, FreePort.Next());
 
             var environments = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
             var problems = new List<string>();
@@ -174,6 +176,17 @@ public sealed class ManifestEnvironmentTests
 
             // Prometheus scrapes the metrics port with plain HTTP/1.1 (no prior-knowledge HTTP/2).
             using var http = new HttpClient { DefaultRequestVersion = HttpVersion.Version11, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact };
+            // Service__HttpPort reached the gateway: the web page and the JSON API (with the key) over HTTP/1.1.
+            using (var page = await http.GetAsync($"http://127.0.0.1:{local.GatewayHttpPort}/"))
+            {
+                Assert.True(page.IsSuccessStatusCode, $"the gateway's web page: {page.StatusCode}");
+            }
+            using (var info11 = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{local.GatewayHttpPort}/v1/info"))
+            {
+                info11.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", ApiKey);
+                using var answer = await http.SendAsync(info11);
+                Assert.True(answer.IsSuccessStatusCode, $"GET /v1/info over HTTP: {answer.StatusCode}");
+            }
             foreach (var service in Services)
             {
                 var url = $"http://127.0.0.1:{local.MetricsPorts[service]}/metrics";

@@ -19,12 +19,15 @@ public sealed class ManifestTests
 
     public const int MetricsPort = 9464;
 
+    /// <summary>The gateway's HTTP port (Service__HttpPort): the JSON API and the web page.</summary>
+    public const int HttpPort = 8080;
+
     public const string ModelPath = "/models/kosmos-2-patch14-224";
 
     /// <summary>Every setting the services read from the environment (ASP.NET configuration, "__" = section).</summary>
     private static readonly HashSet<string> KnownEnvironment = new(StringComparer.Ordinal)
     {
-        "Service__Port", "Service__MetricsPort", "Service__Host", "Service__ShutdownTimeoutSeconds",
+        "Service__Port", "Service__MetricsPort", "Service__HttpPort", "Service__Host", "Service__ShutdownTimeoutSeconds",
         "Redis__Sessions", "Redis__Cache", "Redis__Password", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME",
         "Vision__ModelDir", "Vision__DType", "Vision__Device", "Vision__MaxBatch",
         "Decoder__ModelDir", "Decoder__DType", "Decoder__Device", "Decoder__MaxRunning", "Decoder__MaxWaiting",
@@ -69,7 +72,12 @@ public sealed class ManifestTests
             var headless = spec["clusterIP"]?.ToString() == "None";
             Assert.True(Workers.Contains(name) == headless, $"{target}: Service {name} headless = {headless}");
             Assert.Equal("ClusterIP", spec["type"]?.ToString() ?? "ClusterIP");
-            Assert.Equal(port.ToString(CultureInfo.InvariantCulture), Assert.Single(spec["ports"]!.AsArray())!["port"]!.ToString());
+            // Workers: the gRPC port alone. The gateway: gRPC and its HTTP face (JSON API and web page), nothing else.
+            var ports = spec["ports"]!.AsArray().Select(p => (Name: p!["name"]?.ToString(), Port: p["port"]!.ToString())).ToList();
+            (string?, string)[] expected = name == "gateway"
+                ? [("grpc", port.ToString(CultureInfo.InvariantCulture)), ("http", HttpPort.ToString(CultureInfo.InvariantCulture))]
+                : [("grpc", port.ToString(CultureInfo.InvariantCulture))];
+            Assert.Equal(expected, ports);
             Assert.True(KubeSemantics.Matches(new JsonObject { ["matchLabels"] = spec["selector"]!.DeepClone() }, manifest.Workload(name).PodLabels),
                 $"{target}: Service {name} does not select its pods");
             // A headless Service that published unready pods would send calls to a worker still loading weights.
@@ -257,6 +265,8 @@ public sealed class ManifestTests
             Assert.Equal("/metrics", annotations.GetValueOrDefault("prometheus.io/path"));
         }
         var gateway = manifest.Environment(manifest.Workload("gateway").MainContainer);
+        Assert.Equal(HttpPort.ToString(CultureInfo.InvariantCulture), gateway["Service__HttpPort"]);
+        Assert.Equal(HttpPort, manifest.Workload("gateway").MainContainer.Port("http"));
         // Two Redis settings: sessions (data) for the gateway, the embedding cache for the vision worker; each with the
         // password from the Secret, never a literal.
         var vision = manifest.Environment(manifest.Workload("vision-worker").MainContainer);
