@@ -24,7 +24,8 @@ internal static class BatchCommand
           (--retry-failed sends failed ones again; their last line counts).
         --out-dir DIR: also the pictures with the boxes drawn, DIR/<id>.png.
         --concurrency N: most requests in flight (default two per decoder slot the gateway reports, 16 slots a
-          decoder); halved on RESOURCE_EXHAUSTED and retried after the server's hint, at most --max-retries N (20).
+          decoder); halved on RESOURCE_EXHAUSTED, the refused request retried after the server's hint without holding
+          a place (for up to 10 minutes); UNAVAILABLE retried after a backoff, at most --max-retries N (20) times.
         Progress: a bar on a terminal, plain lines otherwise. Ctrl-C stops sending and keeps every line written.
         Exit: 0 all succeeded, 1 some failed (each line says why), 2 bad arguments or input, 130 interrupted.
         """;

@@ -162,6 +162,7 @@ internal sealed class BatchRunner(GatewayConnection gateway, BatchRunSettings se
         {
             request.Sampling = settings.Sampling;
         }
+        var overloadedSince = (DateTime?)null;
         for (var attempt = 0; ; attempt++)
         {
             try
@@ -174,12 +175,25 @@ internal sealed class BatchRunner(GatewayConnection gateway, BatchRunSettings se
             {
                 throw new OperationCanceledException(cancellationToken);
             }
-            catch (RpcException ex) when (ex.StatusCode is StatusCode.ResourceExhausted or StatusCode.Unavailable && attempt < settings.MaxRetries)
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.ResourceExhausted
+                                          && DateTime.UtcNow - (overloadedSince ??= DateTime.UtcNow) < OverloadPatience)
             {
-                if (ex.StatusCode == StatusCode.ResourceExhausted)
+                // Full is not failed: wait for the server's hint with the place given up (holding it while waiting kept
+                // as many requests in flight as before, and 20 quick retries ran out while a full vision queue drained).
+                Concurrency!.OnRefused();
+                Concurrency.Release();
+                try
                 {
-                    Concurrency!.OnRefused();
+                    await Task.Delay(RetryDelay(ex, attempt), cancellationToken);
                 }
+                finally
+                {
+                    // Back in line even when cancelled, so the caller's Release stays balanced.
+                    await Concurrency.WaitAsync(CancellationToken.None);
+                }
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && attempt < settings.MaxRetries)
+            {
                 await Task.Delay(RetryDelay(ex, attempt), cancellationToken);
             }
             catch (RpcException ex)
@@ -189,6 +203,9 @@ internal sealed class BatchRunner(GatewayConnection gateway, BatchRunSettings se
             }
         }
     }
+
+    /// <summary>How long one input may keep being refused as RESOURCE_EXHAUSTED before it is recorded as failed.</summary>
+    internal static readonly TimeSpan OverloadPatience = TimeSpan.FromMinutes(10);
 
     /// <summary>The server's hint when it gave one (pushback in ms, else retry-after in s); else 0.25 s doubled per attempt, at most 8 s.</summary>
     internal static TimeSpan RetryDelay(RpcException ex, int attempt)
