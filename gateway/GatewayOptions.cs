@@ -71,6 +71,12 @@ public sealed class GatewayOptions
     /// </summary>
     public int WorkerReadyWaitMs { get; set; } = 2000;
 
+    /// <summary>
+    /// Longest an image encode may take when the caller set no shorter deadline, in milliseconds (a miss costs ~0.5 s on
+    /// CPU, more behind a queue). Past it the call is RESOURCE_EXHAUSTED with a retry hint: the vision workers are busy.
+    /// </summary>
+    public int VisionEncodeTimeoutMs { get; set; } = 30000;
+
     /// <summary>Backoff before the second decoder attempt, in milliseconds; doubled per attempt, with jitter.</summary>
     public int DecoderRetryBackoffMs { get; set; } = 50;
 

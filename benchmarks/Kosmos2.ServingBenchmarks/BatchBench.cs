@@ -54,7 +54,10 @@ internal static class BatchBench
             var ok = lines.Count(l => l.GetProperty("status").GetString() == "OK");
             if (exit != 0 || ok != count)
             {
-                throw new InvalidOperationException($"kosmos2 batch exited {exit} with {ok}/{count} OK lines.");
+                var why = lines.Where(l => l.GetProperty("status").GetString() != "OK")
+                    .GroupBy(l => $"{l.GetProperty("status").GetString()}: {(l.TryGetProperty("error", out var e) ? e.GetString() : "")}")
+                    .Select(g => $"{g.Count()} × {g.Key}");
+                throw new InvalidOperationException($"kosmos2 batch exited {exit} with {ok}/{count} OK lines; failed: {string.Join("; ", why)}");
             }
             var batchTokens = lines.Sum(l => l.GetProperty("new_token_ids").GetArrayLength());
             Progress.Log($"one at a time: {count} images, {singleTokens} tokens in {singleSeconds:F1} s; batch: {count} images, {batchTokens} tokens in {batchSeconds:F1} s");

@@ -42,9 +42,6 @@ public sealed record GenerationOutcome(
 /// </summary>
 public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, GatewayTokenizer tokenizer, GatewayMetrics metrics)
 {
-    /// <summary>Longest an encode may take (a miss costs ~0.5 s; a batch of 4 ~2 s on CPU; more under load).</summary>
-    private static readonly TimeSpan VisionWait = TimeSpan.FromSeconds(30);
-
     /// <summary>Encodes (or finds by hash) the request's image.</summary>
     public async Task<EncodedImage> EncodeImageAsync(Contracts.V1.Image image, Tenant tenant, ServerCallContext context)
     {
@@ -53,7 +50,15 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         EncodeResponse reply;
         try
         {
-            reply = await vision.EncodeAsync(request, WorkerCallOptions.From(context, VisionWait)).ConfigureAwait(false);
+            reply = await vision.EncodeAsync(request, WorkerCallOptions.From(context, vision.EncodeTimeout)).ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.DeadlineExceeded && context.Deadline > DateTime.UtcNow)
+        {
+            // The gateway's own bound passed, not the caller's deadline: the vision workers are behind, which is overload.
+            RpcErrors.ResourceExhausted(
+                $"The vision workers did not encode the image within {vision.EncodeTimeout.TotalSeconds:0.#} s (Gateway:VisionEncodeTimeoutMs): " +
+                "they are busy. Retry after the hint, or send fewer images at once.", TimeSpan.FromSeconds(5));
+            throw;
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
         {

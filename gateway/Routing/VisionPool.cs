@@ -21,6 +21,7 @@ public sealed class VisionPool : IDisposable
     {
         var o = options.Value;
         _readyWait = TimeSpan.FromMilliseconds(Math.Max(0, o.WorkerReadyWaitMs));
+        EncodeTimeout = TimeSpan.FromMilliseconds(Math.Max(1, o.VisionEncodeTimeoutMs));
         Target = WorkerTarget.Parse(o.VisionWorkers, "vision", $"Gateway:{nameof(GatewayOptions.VisionWorkers)}");
         if (Target is null)
         {
@@ -49,6 +50,9 @@ public sealed class VisionPool : IDisposable
         _channel = WorkerChannelFactory.Create(Target, factory, serviceConfig, o, loggerFactory);
         _client = new VisionWorker.VisionWorkerClient(_channel);
     }
+
+    /// <summary>Longest an encode may take when the caller's deadline is later (<c>Gateway:VisionEncodeTimeoutMs</c>).</summary>
+    public TimeSpan EncodeTimeout { get; }
 
     /// <summary>The configured target; null when <c>Gateway:VisionWorkers</c> is empty.</summary>
     public WorkerTarget? Target { get; }

@@ -82,6 +82,9 @@ public sealed class FakeWorker : IAsyncDisposable
 
     public int Cancelled => Volatile.Read(ref _cancelled);
 
+    /// <summary>How long each Encode takes (a busy vision worker).</summary>
+    public TimeSpan EncodeDelay { get; set; }
+
     /// <summary>How many of the next Encode calls fail with UNAVAILABLE.</summary>
     public int EncodeFailuresLeft { set => Volatile.Write(ref _encodeFailuresLeft, value); }
 
@@ -203,14 +206,18 @@ public sealed class FakeWorker : IAsyncDisposable
 
     private sealed class VisionService(FakeWorker worker) : VisionWorker.VisionWorkerBase
     {
-        public override Task<EncodeResponse> Encode(EncodeRequest request, ServerCallContext context)
+        public override async Task<EncodeResponse> Encode(EncodeRequest request, ServerCallContext context)
         {
             Interlocked.Increment(ref worker._calls);
             if (Interlocked.Decrement(ref worker._encodeFailuresLeft) >= 0)
             {
                 throw new RpcException(new Status(StatusCode.Unavailable, "warming up"));
             }
-            return Task.FromResult(new EncodeResponse { Sha256 = request.Sha256, CacheKey = worker.Address, ImageWidth = 640, ImageHeight = 480 });
+            if (worker.EncodeDelay > TimeSpan.Zero)
+            {
+                await Task.Delay(worker.EncodeDelay, context.CancellationToken);
+            }
+            return new EncodeResponse { Sha256 = request.Sha256, CacheKey = worker.Address, ImageWidth = 640, ImageHeight = 480 };
         }
     }
 }
