@@ -87,11 +87,12 @@ internal static class LoadAverage
 /// <summary>Starts the built services (in this benchmark's configuration first: it is normally built with <c>-c Release</c>).</summary>
 internal static class Services
 {
-    public static ServiceProcess Start(string name, string projectFolder, string assemblyName, Dictionary<string, string> environment)
+    /// <summary>Starts a built service on a free port, or on <paramref name="port"/> (a restart keeps its address).</summary>
+    public static ServiceProcess Start(string name, string projectFolder, string assemblyName, Dictionary<string, string> environment, int? port = null)
     {
         var path = RepoPaths.BuiltAssembly(projectFolder, assemblyName);
         Progress.Log($"starting {name} ({Path.GetRelativePath(RepoPaths.RepoRoot, path)}) with {string.Join(", ", environment.Where(e => !e.Key.StartsWith("Redis", StringComparison.Ordinal)).Select(e => $"{e.Key}={e.Value}"))}");
-        return ServiceProcess.Start(name, path, environment);
+        return ServiceProcess.Start(name, path, environment, port);
     }
 
     public static async Task WaitAsync(params ServiceProcess[] services)

@@ -9,9 +9,6 @@ namespace Kosmos2.ServingBenchmarks;
 /// <summary>The calls and measurements the <see cref="FaultsBench"/> scenarios make.</summary>
 internal static class FaultCalls
 {
-    internal static ServiceProcess StartAt(string name, string folder, string assembly, Dictionary<string, string> environment, int port) =>
-        ServiceProcess.Start(name, RepoPaths.BuiltAssembly(folder, assembly), environment, port);
-
     internal static Image Image(int seed) => new() { Data = ByteString.CopyFrom(RandomImages.Png(64, 48, seed)) };
 
     internal static GenerateRequest LongRequest(int seed, int tokens = 400) => new()

@@ -25,10 +25,10 @@ internal static class FaultsBench
         var visionPort = FreePort.Next();
         var decoderPorts = new[] { FreePort.Next(), FreePort.Next() };
         var gatewayPort = FreePort.Next();
-        var vision = FaultCalls.StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, visionPort);
-        var decoders = decoderPorts.Select((p, i) => FaultCalls.StartAt($"decoder-{i}", "decoder-worker", "Kosmos2.DecoderWorker", common, p)).ToArray();
+        var vision = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, visionPort);
+        var decoders = decoderPorts.Select((p, i) => Services.Start($"decoder-{i}", "decoder-worker", "Kosmos2.DecoderWorker", common, p)).ToArray();
         var gatewayEnvironment = ClusterEnvironment.Gateway(common, model, vision.Address, decoders.Select(d => d.Address));
-        var gateway = FaultCalls.StartAt("gateway", "gateway", "Kosmos2.Gateway", gatewayEnvironment, gatewayPort);
+        var gateway = Services.Start("gateway", "gateway", "Kosmos2.Gateway", gatewayEnvironment, gatewayPort);
         try
         {
             await Services.WaitAsync([vision, .. decoders, gateway]);
@@ -118,7 +118,7 @@ internal static class FaultsBench
         figures.Add("s1_failed_stream_max_ms_after_kill", failed.Count == 0 ? 0 : failed.Max(f => f.AfterKillMs), "ms");
         figures.Add("s1_new_requests_succeeded", retried.Count(s => s == StatusCode.OK), "of 8 (sent after the kill)");
 
-        var restarted = FaultCalls.StartAt($"decoder-{victim}", "decoder-worker", "Kosmos2.DecoderWorker", common, port);
+        var restarted = Services.Start($"decoder-{victim}", "decoder-worker", "Kosmos2.DecoderWorker", common, port);
         await restarted.WaitHealthyAsync(TimeSpan.FromMinutes(3));
         var back = Stopwatch.StartNew();
         var internalClient = new Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient(restarted.Channel);
@@ -140,7 +140,7 @@ internal static class FaultsBench
         var status = await FaultCalls.CaptionAsync(client, seed: 300);
         figures.Add("s2_status_while_down", (int)status, $"({status})");
         figures.Add("s2_answer_while_down_ms", watch.Elapsed.TotalMilliseconds, "ms");
-        var restarted = FaultCalls.StartAt("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, port);
+        var restarted = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, port);
         var back = Stopwatch.StartNew();
         while (await FaultCalls.CaptionAsync(client, seed: 301) != StatusCode.OK && back.Elapsed < TimeSpan.FromMinutes(3))
         {
@@ -187,9 +187,9 @@ internal static class FaultsBench
     {
         Progress.Log($"4: overload at 2x a decoder's capacity (2 slots + 2 waiting, 8 requests of {tokens} new tokens)");
         var environment = new Dictionary<string, string>(common) { ["Decoder__MaxRunning"] = "2", ["Decoder__MaxWaiting"] = "2" };
-        await using var decoder = FaultCalls.StartAt("decoder-small", "decoder-worker", "Kosmos2.DecoderWorker", environment, FreePort.Next());
-        await using var vision = FaultCalls.StartAt("vision-small", "vision-worker", "Kosmos2.VisionWorker", common, FreePort.Next());
-        await using var gateway = FaultCalls.StartAt("gateway-small", "gateway", "Kosmos2.Gateway", ClusterEnvironment.Gateway(common, model, vision.Address, [decoder.Address]), FreePort.Next());
+        await using var decoder = Services.Start("decoder-small", "decoder-worker", "Kosmos2.DecoderWorker", environment, FreePort.Next());
+        await using var vision = Services.Start("vision-small", "vision-worker", "Kosmos2.VisionWorker", common, FreePort.Next());
+        await using var gateway = Services.Start("gateway-small", "gateway", "Kosmos2.Gateway", ClusterEnvironment.Gateway(common, model, vision.Address, [decoder.Address]), FreePort.Next());
         await Services.WaitAsync(decoder, vision, gateway);
         var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
         var unloaded = new List<double>();
@@ -300,7 +300,7 @@ internal static class FaultsBench
         await FaultCalls.TurnAsync(client, session.Id);
         await gateway.StopAsync(TimeSpan.FromSeconds(30));
         await gateway.DisposeAsync();
-        var restarted = FaultCalls.StartAt("gateway", "gateway", "Kosmos2.Gateway", environment, port);
+        var restarted = Services.Start("gateway", "gateway", "Kosmos2.Gateway", environment, port);
         await restarted.WaitHealthyAsync(TimeSpan.FromMinutes(2));
         var status = await FaultCalls.TurnStatusAsync(new Contracts.V1.Kosmos2.Kosmos2Client(restarted.Channel), session.Id);
         figures.Add("s7_turn_after_gateway_restart", status == StatusCode.OK ? 1 : 0, $"({status})");

@@ -51,12 +51,8 @@ internal sealed class FullSizeCluster : IAsyncDisposable
         var vision = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", new(common));
         var decoder = Services.Start("decoder-worker", "decoder-worker", "Kosmos2.DecoderWorker", new(common));
         await Services.WaitAsync(vision, decoder);
-        var gateway = Services.Start("gateway", "gateway", "Kosmos2.Gateway", new(common)
-        {
-            ["Gateway__TokenizerDir"] = RepoPaths.GoldenModelDir,
-            ["Gateway__VisionWorkers"] = vision.Address,
-            ["Gateway__DecoderWorkers"] = decoder.Address,
-        });
+        var gateway = Services.Start("gateway", "gateway", "Kosmos2.Gateway",
+            ClusterEnvironment.Gateway(common, RepoPaths.GoldenModelDir, vision.Address, [decoder.Address]));
         await Services.WaitAsync(gateway);
         return new FullSizeCluster(configDir, redis, vision, decoder, gateway);
     }
