@@ -20,9 +20,9 @@ public sealed unsafe class Bf16Kernels
     public Bf16Kernels(KernelIsa isa, int threads = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
-        if (isa == KernelIsa.Avx512Bf16 && BestIsa != KernelIsa.Avx512Bf16)
+        if (!Runs(isa))
         {
-            throw new PlatformNotSupportedException("This CPU has no AVX512-BF16; use KernelIsa.Portable.");
+            throw new PlatformNotSupportedException($"This CPU does not run {isa}; the best it runs is {BestIsa}.");
         }
         Isa = isa;
         Threads = threads > 0 ? threads : Environment.ProcessorCount;
@@ -30,6 +30,12 @@ public sealed unsafe class Bf16Kernels
 
     /// <summary>The fastest instruction set this CPU runs.</summary>
     public static KernelIsa BestIsa => BestIsaLazy.Value;
+
+    /// <summary>True when this CPU runs <paramref name="isa"/> (the portable path runs everywhere; AVX-512-BF16 CPUs also run AVX2).</summary>
+    public static bool Runs(KernelIsa isa) => isa == KernelIsa.Portable || (int)isa <= (int)BestIsa;
+
+    /// <summary>Every instruction set this CPU runs, slowest first.</summary>
+    public static IReadOnlyList<KernelIsa> Supported => [.. Enum.GetValues<KernelIsa>().Where(Runs)];
 
     /// <summary>Kernels on <see cref="BestIsa"/> over every CPU the process may use.</summary>
     public static Bf16Kernels Best(int threads = 0) => new(BestIsa, threads);
@@ -39,7 +45,12 @@ public sealed unsafe class Bf16Kernels
     public int Threads { get; }
 
     /// <summary>For logs: instruction set and threads.</summary>
-    public override string ToString() => $"{Isa} ({(Isa == KernelIsa.Avx512Bf16 ? "vdpbf16ps" : "portable C, same reduction order")}), {Threads} thread(s)";
+    public override string ToString() => $"{Isa} ({Isa switch
+    {
+        KernelIsa.Avx512Bf16 => "vdpbf16ps",
+        KernelIsa.Avx2Fma => "AVX2 + FMA, bf16 widened to float32, same reduction order",
+        _ => "portable C, same reduction order",
+    }}), {Threads} thread(s)";
 
     /// <summary>
     /// y[m, n] = Σ_k x[m, k]·w[n, k] (+ bias[n]) for m &lt; <paramref name="rows"/>, n &lt; <paramref name="outFeatures"/>;

@@ -7,8 +7,10 @@ namespace Kosmos2.Model;
 /// <summary>
 /// Which code runs the decoder's bf16 products and decode attention (<c>Decoder:Kernels</c>): <c>native</c>
 /// (<see cref="Bf16Kernels"/>: batch-invariant, the same bits for a sequence whatever runs beside it), <c>torch</c>
-/// (libtorch), or <c>auto</c> = native where the CPU has AVX512-BF16, else torch. CUDA always takes torch; float32 is
-/// unaffected (the kernels are bf16 only).
+/// (libtorch), or <c>auto</c> = native where the CPU has vector kernels (AVX512-BF16, or AVX2 with FMA), else torch.
+/// CUDA always takes torch; float32 is unaffected (the kernels are bf16 only). On the AVX2-only 2-core EPYC, libtorch's
+/// bf16 products ran 5–6 GFLOP/s and the AVX2 kernels 15–20 at 4–128 rows (2.0–4.0× faster; `Kosmos2.Benchmarks 2
+/// kernels`, same run), and the two tied at one row, so auto takes native there too.
 /// </summary>
 public static class KernelChoice
 {
@@ -41,7 +43,7 @@ public static class KernelChoice
         }
         if (value != "native" && Bf16Kernels.BestIsa == KernelIsa.Portable)
         {
-            description = "torch (auto: this CPU has no AVX512-BF16; Kernels=native runs the portable kernels, same bits, slower)";
+            description = "torch (auto: this CPU has neither AVX512-BF16 nor AVX2 with FMA; Kernels=native runs the portable kernels, same bits, slower)";
             return null;
         }
         var kernels = new Bf16Kernels(Bf16Kernels.BestIsa, threads);

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Kosmos2.Contracts.V1;
-using Kosmos2.Processing.Prompts;
 using Kosmos2.Testing;
 
 namespace Kosmos2.Integration.Tests;
@@ -11,32 +10,13 @@ public sealed record GoldenCase(string Name, string ImagePath, string Prompt, st
 {
     public override string ToString() => Name;
 
-    /// <summary>
-    /// The case's <c>bboxes</c> as API regions, one per phrase: <c>null</c> → a region with no box, <c>[x1, y1, x2, y2]</c>
-    /// → normalised coordinates, <c>[ul, lr]</c> → a patch box, a list → several boxes in order.
-    /// </summary>
-    public IEnumerable<Region> Regions() =>
-        (BboxesJson is null ? null : ReferringBoxes.Parse(BboxesJson))?.Phrases.Select(phrase => new Region
-        {
-            Frame = BoxFrame.Normalized,
-            Boxes =
-            {
-                (phrase ?? []).Select(box => box switch
-                {
-                    PatchIndexReferringBox p => new Box { Patch = new PatchIndexBox { TopLeft = (uint)p.Ul, BottomRight = (uint)p.Lr } },
-                    CoordinateReferringBox { Box: var c } => new Box { X1 = c.X1, Y1 = c.Y1, X2 = c.X2, Y2 = c.Y2 },
-                    _ => throw new InvalidDataException($"{Name}: unknown box form {box}"),
-                }),
-            },
-        }) ?? [];
-
     /// <summary>The case as a public Generate request: its image, prompt, regions and token budget.</summary>
     public GenerateRequest Request() => new()
     {
         Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(ImagePath)) },
         Prompt = Prompt,
         Stopping = new StoppingParameters { MaxNewTokens = (uint)MaxNewTokens },
-        Regions = { Regions() },
+        Regions = { GoldenRegions.From(BboxesJson) },
     };
 
     /// <summary>Every <c>cases/*/case.json</c> under the golden folder.</summary>

@@ -3,7 +3,7 @@ using TorchSharp;
 
 namespace Kosmos2.Model.Tests;
 
-/// <summary>Decoder:Kernels resolution: torch on request or off the CPU, native where the CPU has AVX512-BF16 (auto).</summary>
+/// <summary>Decoder:Kernels resolution: torch on request or off the CPU, native where the CPU has vector kernels (auto).</summary>
 public sealed class KernelChoiceTests
 {
     [Fact]
@@ -19,10 +19,10 @@ public sealed class KernelChoiceTests
     }
 
     [Fact]
-    public void Auto_is_native_exactly_when_the_cpu_has_avx512_bf16_and_native_always_is_on_the_cpu()
+    public void Auto_is_native_exactly_when_the_cpu_has_vector_kernels_and_native_always_is_on_the_cpu()
     {
         var auto = KernelChoice.Resolve("AUTO", torch.CPU, 3, out _);
-        Assert.Equal(Bf16Kernels.BestIsa == KernelIsa.Avx512Bf16, auto is not null);
+        Assert.Equal(Bf16Kernels.BestIsa != KernelIsa.Portable, auto is not null);
         var native = KernelChoice.Resolve(" native ", torch.CPU, 3, out var description);
         Assert.NotNull(native);
         Assert.Equal(Bf16Kernels.BestIsa, native.Isa);

@@ -6,8 +6,14 @@
  *   16 float32 lanes; lane j takes the pairs (k = 32c + 2j + 1, then 32c + 2j) of each 32-wide chunk c, in c order,
  *   each product added with its own rounding (the order of AVX512-BF16 vdpbf16ps); a K tail reads zeros;
  *   then lanes fold as l[i] += l[i+8], l[i] += l[i+4], l[i] += l[i+2], l[0] + l[1].
- * Callers split work over output features (never over K). The portable path computes the same sequence in scalar C.
+ * Callers split work over output features (never over K). The portable path computes the same sequence in scalar C;
+ * the AVX2 path holds the 16 lanes as two 8-float halves (lanes 0-7 take k = 32c + 0..15, lanes 8-15 take
+ * k = 32c + 16..31) and widens bf16 to float32 by a 16-bit shift.
  * bf16 x bf16 products are exact in float32 (8 + 8 significant bits), so fused and separate multiply-add agree.
+ * Denormals: vdpbf16ps flushes them (DAZ/FTZ); the portable path flushes each input and partial sum; the AVX2 path sets
+ * MXCSR DAZ/FTZ for the call. The three agree bit for bit while products and partial sums stay above 1.2e-38 in
+ * magnitude; below that, the ISAs may differ in the last bits (one ISA is always equal to itself, which is what batch
+ * invariance needs).
  * Built with -ffp-contract=off: no silent fusing of the scalar reference's a*b+c.
  */
 #include <immintrin.h>
@@ -17,9 +23,11 @@
 #include <string.h>
 
 #define K2_ISA_SCALAR 0
+#define K2_ISA_AVX2 1
 #define K2_ISA_AVX512BF16 2
 
 #define K2_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define K2_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define K2_INLINE static inline __attribute__((always_inline))
 
 int k2_version(void) { return 1; }
@@ -28,7 +36,9 @@ int k2_version(void) { return 1; }
 int k2_best_isa(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") ? K2_ISA_AVX512BF16 : K2_ISA_SCALAR;
+    if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")) return K2_ISA_AVX512BF16;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return K2_ISA_AVX2;
+    return K2_ISA_SCALAR;
 }
 
 static inline float bf16_to_f32(uint16_t v)
@@ -154,6 +164,165 @@ static void store(float v, const uint16_t* bias, int64_t n, void* y, int64_t ldy
     else ((uint16_t*)y)[m * ldy + n] = f32_to_bf16(v);
 }
 
+/* ---------------------------------------------------------------- AVX2 + FMA path */
+
+/*
+ * Micro-kernel shape: A2_MR activation rows x A2_NR weight rows, one accumulator of 8 lanes each per lane half, k
+ * innermost: 8 accumulators + 4 widened weight vectors + 1 activation vector of the 16 ymm registers.
+ */
+enum { A2_MR = 4, A2_NR = 2 };
+
+/*
+ * Activation rows widened once per call to float32 in the lanes' layout, K padded with zeros to a multiple of 32:
+ * per 32-wide chunk and half h (k = 32c + 16h ..), 8 odd-k values (lane j: k = .. + 2j + 1), then the 8 even-k values.
+ */
+static void widen_rows(const uint16_t* x, int64_t rows, int64_t ldx, int64_t k, float* xf, int64_t kpad)
+{
+    for (int64_t m = 0; m < rows; m++)
+    {
+        const uint16_t* src = x + m * ldx;
+        float* dst = xf + m * kpad;
+        for (int64_t base = 0; base < kpad; base += 16)
+            for (int j = 0; j < 8; j++)
+            {
+                int64_t even = base + 2 * j, odd = even + 1;
+                dst[base + j] = odd < k ? bf16_to_f32(src[odd]) : 0.0f;
+                dst[base + 8 + j] = even < k ? bf16_to_f32(src[even]) : 0.0f;
+            }
+    }
+}
+
+/*
+ * One lane half h of an MR x NR tile over `chunks` 32-wide chunks (then one zero-padded tail chunk from wtail, rows of
+ * 32, when given): per lane, the odd-k product then the even-k product, each fused into the accumulator (exact
+ * products, one rounding per add). Lanes start at zero (first) or from lanes[] and are left in lanes[].
+ */
+K2_INLINE K2_TARGET_AVX2 void tile_avx2(int MR, int NR, const float* xf, int64_t ldxf, const uint16_t* w, int64_t ldw,
+    int64_t chunks, const uint16_t* wtail, int h, float* lanes, int first)
+{
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    __m256 acc[A2_MR][A2_NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(lanes + (i * A2_NR + j) * 16 + 8 * h);
+    for (int64_t c = 0; c <= chunks; c++)
+    {
+        const uint16_t* wc = w + 32 * c;
+        int64_t stride = ldw;
+        if (c == chunks)
+        {
+            if (!wtail) break;
+            wc = wtail;
+            stride = 32;
+        }
+        __m256 wo[A2_NR], we[A2_NR];
+        for (int j = 0; j < NR; j++)
+        {
+            __m256i v = _mm256_loadu_si256((const __m256i*)(wc + j * stride + 16 * h));
+            wo[j] = _mm256_castsi256_ps(_mm256_and_si256(v, high));
+            we[j] = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+        }
+        for (int i = 0; i < MR; i++)
+        {
+            const float* xp = xf + i * ldxf + 32 * c + 16 * h;
+            __m256 xo = _mm256_loadu_ps(xp);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_fmadd_ps(xo, wo[j], acc[i][j]);
+            __m256 xe = _mm256_loadu_ps(xp + 8);
+            for (int j = 0; j < NR; j++) acc[i][j] = _mm256_fmadd_ps(xe, we[j], acc[i][j]);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) _mm256_storeu_ps(lanes + (i * A2_NR + j) * 16 + 8 * h, acc[i][j]);
+}
+
+#define A2_CASE(mr, nr) case (mr) * 8 + (nr): tile_avx2(mr, nr, xf, ldxf, w, ldw, chunks, wtail, h, lanes, first); break;
+
+static K2_TARGET_AVX2 void tile_avx2_any(int mr, int nr, const float* xf, int64_t ldxf, const uint16_t* w, int64_t ldw,
+    int64_t chunks, const uint16_t* wtail, int h, float* lanes, int first)
+{
+    switch (mr * 8 + nr)
+    {
+        A2_CASE(1, 1) A2_CASE(1, 2) A2_CASE(2, 1) A2_CASE(2, 2) A2_CASE(3, 1) A2_CASE(3, 2) A2_CASE(4, 1) A2_CASE(4, 2)
+        default: break;
+    }
+}
+
+/* The lane fold of the header: l[i] += l[i+8] (the two halves), l[i] += l[i+4], l[i] += l[i+2], l0 + l1. */
+static float fold16(const float* l)
+{
+    float a[8];
+    for (int i = 0; i < 8; i++) a[i] = l[i] + l[i + 8];
+    for (int i = 0; i < 4; i++) a[i] += a[i + 4];
+    for (int i = 0; i < 2; i++) a[i] += a[i + 2];
+    return a[0] + a[1];
+}
+
+static K2_TARGET_AVX2 void linear_avx2(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t* w, int64_t k, int64_t ldw,
+    const uint16_t* bias, void* y, int64_t ldy, int y_f32, int64_t n0, int64_t n1, float* xf, int64_t rowBlock)
+{
+    /*
+     * Blocking (speed only; every element keeps its order): row blocks whose float32 activations stay in L2
+     * (rowBlock, chosen by the caller); K blocks of 1,024 so a tile's rows (16 KiB) and weights (4 KiB) stay in L1
+     * while the row tiles of the block pass the same weights.
+     */
+    enum { KBLOCK = 1024, MAXROWBLOCK = 128 };
+    int64_t kpad = (k + 31) / 32 * 32;
+    float lanes[MAXROWBLOCK / A2_MR][A2_MR * A2_NR * 16];
+    uint16_t wtail[A2_NR * 32];
+    for (int64_t m0 = 0; m0 < rows; m0 += rowBlock)
+    {
+        int64_t m1 = m0 + rowBlock < rows ? m0 + rowBlock : rows;
+        widen_rows(x + m0 * ldx, m1 - m0, ldx, k, xf, kpad);
+        for (int64_t n = n0; n < n1; n += A2_NR)
+        {
+            int nr = (int)(n1 - n < A2_NR ? n1 - n : A2_NR);
+            for (int64_t kb = 0; kb < kpad || kb == 0; kb += KBLOCK)
+            {
+                int64_t kl = kpad - kb < KBLOCK ? kpad - kb : KBLOCK;
+                int first = kb == 0, last = kb + KBLOCK >= kpad;
+                /* Full chunks read the weights in place; a chunk running past k reads a zero-padded copy. */
+                int64_t full = (k - kb) / 32 < kl / 32 ? (k - kb) / 32 : kl / 32;
+                const uint16_t* tail = NULL;
+                if (full < kl / 32)
+                {
+                    memset(wtail, 0, sizeof wtail);
+                    for (int j = 0; j < nr; j++) memcpy(wtail + 32 * j, w + (n + j) * ldw + kb + 32 * full, sizeof(uint16_t) * (size_t)(k - kb - 32 * full));
+                    tail = wtail;
+                }
+                for (int64_t m = m0; m < m1; m += A2_MR)
+                {
+                    int mr = (int)(m1 - m < A2_MR ? m1 - m : A2_MR);
+                    float* l = lanes[(m - m0) / A2_MR];
+                    for (int h = 0; h < 2; h++)
+                        tile_avx2_any(mr, nr, xf + (m - m0) * kpad + kb, kpad, w + n * ldw + kb, ldw, full, tail, h, l, first);
+                    if (!last) continue;
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < nr; j++) store(fold16(l + (i * A2_NR + j) * 16), bias, n + j, y, ldy, y_f32, m + i);
+                }
+            }
+        }
+    }
+}
+
+/* Runs linear_avx2 with vdpbf16ps' denormal rules (MXCSR DAZ | FTZ) and a scratch block for the widened rows. */
+static void linear_avx2_call(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t* w, int64_t k, int64_t ldw,
+    const uint16_t* bias, void* y, int64_t ldy, int y_f32, int64_t n0, int64_t n1)
+{
+    enum { STACKFLOATS = 8192 };
+    int64_t kpad = (k + 31) / 32 * 32;
+    if (kpad == 0) kpad = 32;
+    int64_t rowBlock = (256 * 1024) / (4 * kpad); /* float32 rows of one block: 256 KiB, half of L2 */
+    rowBlock = rowBlock < A2_MR ? A2_MR : rowBlock > 128 ? 128 : rowBlock - rowBlock % A2_MR;
+    if (rowBlock > rows) rowBlock = rows < 1 ? 1 : rows;
+    float stackBuffer[STACKFLOATS];
+    float* xf = rowBlock * kpad <= STACKFLOATS ? stackBuffer : (float*)malloc(sizeof(float) * (size_t)(rowBlock * kpad));
+    if (!xf) abort();
+    unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);
+    linear_avx2(x, rows, ldx, w, k, ldw, bias, y, ldy, y_f32, n0, n1, xf, rowBlock);
+    _mm_setcsr(csr);
+    if (xf != stackBuffer) free(xf);
+}
+
 /*
  * y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for every row m < rows and features n in [n0, n1).
  * x: bf16 rows of stride ldx; w: bf16 [N, k] rows of stride ldw; bias: bf16 [N] or NULL; y: float32 (y_f32) or bf16,
@@ -162,6 +331,11 @@ static void store(float v, const uint16_t* bias, int64_t n, void* y, int64_t ldy
 void k2_linear_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t* w, int64_t k, int64_t ldw,
     const uint16_t* bias, void* y, int64_t ldy, int y_f32, int64_t n0, int64_t n1, int isa)
 {
+    if (isa == K2_ISA_AVX2)
+    {
+        linear_avx2_call(x, rows, ldx, w, k, ldw, bias, y, ldy, y_f32, n0, n1);
+        return;
+    }
     if (isa != K2_ISA_AVX512BF16)
     {
         for (int64_t n = n0; n < n1; n++)
@@ -220,6 +394,21 @@ static K2_TARGET void weighted_sum_avx512(const float* p, const uint16_t* values
     }
 }
 
+/* The same weighted sum on AVX2 + FMA, 8 dimensions at a time. hd % 8 == 0. */
+static K2_TARGET_AVX2 void weighted_sum_avx2(const float* p, const uint16_t* values, int64_t hd, int64_t len, float* acc)
+{
+    for (int64_t d = 0; d < hd; d += 8)
+    {
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t j = 0; j < len; j++)
+        {
+            __m256i v = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(values + j * hd + d))), 16);
+            a = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_castsi256_ps(v), a);
+        }
+        _mm256_storeu_ps(acc + d, a);
+    }
+}
+
 /*
  * One query token, heads [h0, h1): out[h] = softmax(scale * q[h] . K[h, j]) V[h, j] over its own keys j < len, in j
  * order. q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use
@@ -245,6 +434,10 @@ static void attention_head(const uint16_t* q, const uint16_t* keys, const uint16
     if (isa == K2_ISA_AVX512BF16 && hd % 16 == 0)
     {
         weighted_sum_avx512(scores, values, hd, len, acc);
+    }
+    else if (isa == K2_ISA_AVX2 && hd % 8 == 0)
+    {
+        weighted_sum_avx2(scores, values, hd, len, acc);
     }
     else
     {
