@@ -4,20 +4,13 @@ namespace Kosmos2.DecoderWorker;
 
 /// <summary>Decoder worker settings, bound from the <c>Decoder</c> section (environment: <c>Decoder__ModelDir</c>, …).</summary>
 /// <remarks>
-/// <see cref="ModelSourceOptions.Threads"/>: with native kernels (see <see cref="Kernels"/>) these are the kernels' threads
+/// <see cref="ModelSourceOptions.Threads"/>: with native kernels (see <see cref="ModelSourceOptions.Kernels"/>) these are the kernels' threads
 /// and libtorch keeps one. Lower it when other processes share the cores: a 2-thread bf16 product stalls at multiples of
 /// ~8 ms when a core is taken away (measured).
 /// </remarks>
 public sealed class DecoderWorkerOptions : ModelSourceOptions
 {
     public const string SectionName = "Decoder";
-
-    /// <summary>
-    /// Who runs the bf16 products and attention: <c>native</c> (Kosmos2.Kernels: batch-invariant, a sequence's tokens do not
-    /// change with the load), <c>torch</c> (libtorch), or <c>auto</c> = native where the CPU has AVX512-BF16. CUDA always
-    /// takes torch; float32 is unaffected. See <see cref="Kosmos2.Model.KernelChoice"/>.
-    /// </summary>
-    public string Kernels { get; set; } = "auto";
 
     /// <summary>Most sequences decoded together (= KV slots, preallocated at warm-up).</summary>
     public int MaxRunning { get; set; } = 16;

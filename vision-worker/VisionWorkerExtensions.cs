@@ -37,9 +37,12 @@ public static class VisionWorkerExtensions
             return new EncoderLoop(
                 () =>
                 {
+                    var threads = TorchThreads.Apply(options.Threads);
                     progressLogger.LogInformation("libtorch intra-op threads: {Threads} (Vision:Threads = {Requested}; 0 = the CPUs this process may use)",
-                        TorchThreads.Apply(options.Threads), options.Threads);
-                    return TorchVisionEncoder.Load(options, new SynchronousProgress(progressLogger));
+                        threads, options.Threads);
+                    var encoder = TorchVisionEncoder.Load(options, threads, new SynchronousProgress(progressLogger), out var kernels);
+                    progressLogger.LogInformation("Vision bf16 products: {Kernels} (Vision:Kernels = {Setting})", kernels, options.Kernels);
+                    return encoder;
                 },
                 new EncoderLoopOptions(options.MaxBatch, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs), options.MaxQueue),
                 sp.GetRequiredService<Meter>(),

@@ -31,6 +31,14 @@ public class ModelSourceOptions
     /// <summary>Intra-op threads of libtorch; 0 = one per CPU this process may use (the container's CPU limit counts, see <see cref="TorchThreads"/>).</summary>
     public int Threads { get; set; }
 
+    /// <summary>
+    /// Who runs the bf16 products (and the decoder's attention): <c>native</c> (Kosmos2.Kernels: batch-invariant, a
+    /// sequence's bits do not change with what runs beside it), <c>torch</c> (libtorch), or <c>auto</c> = native where
+    /// the CPU has vector kernels (AVX512-BF16, or AVX2 with FMA). CUDA always takes torch; float32 is unaffected. See
+    /// <see cref="KernelChoice"/>.
+    /// </summary>
+    public string Kernels { get; set; } = "auto";
+
     public bool IsRandom => !string.IsNullOrWhiteSpace(RandomInit);
 }
 

@@ -15,11 +15,19 @@ namespace Kosmos2.Model.Tests;
 [Trait("Category", "Golden")]
 public sealed class Bfloat16Tests(ITestOutputHelper output)
 {
-    [Fact]
-    public void Bfloat16_model_stays_close_to_the_float32_reference()
+    /// <param name="kernels"><c>torch</c>: libtorch runs every product; <c>native</c>: the vision encoder's and the
+    /// decoder's products (and the decoder's attention) run on the best kernels this CPU has, as the workers serve them.</param>
+    [Theory]
+    [InlineData("torch")]
+    [InlineData("native")]
+    public void Bfloat16_model_stays_close_to_the_float32_reference(string kernels)
     {
         using var scope = NewDisposeScope();
         using var model = Kosmos2Model.Load(RepoPaths.GoldenModelDir, ScalarType.BFloat16, torch.CPU);
+        var native = kernels == "native" ? Kernels.Bf16Kernels.Best() : null;
+        model.UseVisionKernels(native);
+        model.TextDecoder.UseKernels(native);
+        output.WriteLine($"kernels: {native?.ToString() ?? "torch"}");
         var cases = GoldenData.CaseNames();
         Assert.NotEmpty(cases);
         var agree = 0;

@@ -28,10 +28,25 @@ public sealed class TorchVisionEncoder : IVisionEncoder
 
     public ModelIdentity Identity { get; }
 
-    /// <summary>Loads the vision half of the configured model (see <see cref="ModelSource"/>) on this thread.</summary>
-    public static TorchVisionEncoder Load(ModelSourceOptions options, IProgress<string>? progress)
+    /// <summary>
+    /// Loads the vision half of the configured model (see <see cref="ModelSource"/>) on this thread, its bf16 products on
+    /// the kernels <see cref="ModelSourceOptions.Kernels"/> picks over <paramref name="threads"/> threads.
+    /// <paramref name="kernelsChosen"/> says which (for the log).
+    /// </summary>
+    public static TorchVisionEncoder Load(ModelSourceOptions options, int threads, IProgress<string>? progress, out string kernelsChosen)
     {
         var (model, loaded) = ModelSource.Load(options, Kosmos2Parts.Vision, progress);
+        var native = KernelChoice.Resolve(options.Kernels, model.Device, threads, out kernelsChosen);
+        if (native is not null && model.DType == ScalarType.BFloat16)
+        {
+            // As in the decoder: libtorch keeps one thread beside the kernels (what it still runs is small, per row).
+            model.UseVisionKernels(native);
+            TorchThreads.Apply(KernelChoice.TorchThreadsBesideNative);
+        }
+        else if (model.DType != ScalarType.BFloat16)
+        {
+            kernelsChosen += " (float32: libtorch runs every product)";
+        }
         var identity = new ModelIdentity { ModelId = loaded.ModelId, Fingerprint = loaded.Fingerprint, Dtype = loaded.DType, Device = loaded.Device };
         return new TorchVisionEncoder(model, identity);
     }
