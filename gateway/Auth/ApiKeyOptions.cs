@@ -8,4 +8,7 @@ public sealed class ApiKeyOptions
 
     /// <summary>The tenant the key belongs to: sessions and (optionally) the embedding cache are scoped by it.</summary>
     public string Tenant { get; set; } = "";
+
+    /// <summary>When set, the key is refused from this instant on (ISO 8601, e.g. <c>2027-01-31T00:00:00Z</c>).</summary>
+    public DateTimeOffset? ExpiresAt { get; set; }
 }

@@ -22,7 +22,7 @@ public sealed partial class ApiKeyStore : IDisposable
 
     private volatile KeySet _configKeys;
     private volatile KeySet _fileKeys = KeySet.Empty;
-    private FileStamp? _fileStamp;
+    private byte[]? _fileContentHash;
     private long _nextFileCheck;
 
     public ApiKeyStore(IOptionsMonitor<AuthOptions> options, ILogger<ApiKeyStore> logger, TimeProvider time)
@@ -50,7 +50,7 @@ public sealed partial class ApiKeyStore : IDisposable
         }
     }
 
-    /// <summary>The tenant of <paramref name="presentedKey"/>, or null when no configured key matches.</summary>
+    /// <summary>The tenant of <paramref name="presentedKey"/>, or null when no configured key matches or the key has expired.</summary>
     public Tenant? Authenticate(string presentedKey)
     {
         ReloadFileIfChanged(force: false);
@@ -58,6 +58,11 @@ public sealed partial class ApiKeyStore : IDisposable
         SHA256.HashData(Encoding.UTF8.GetBytes(presentedKey), hash);
         var match = Find(_configKeys, hash, null);
         match = Find(_fileKeys, hash, match);
+        if (match?.ExpiresAt is { } expiry && _time.GetUtcNow() >= expiry)
+        {
+            LogExpiredKey(_logger, match.Tenant, expiry);
+            return null;
+        }
         return match is null ? null : Tenant.Create(match.Tenant, _options.CurrentValue.SaltEmbeddingCacheByTenant);
     }
 
@@ -79,7 +84,12 @@ public sealed partial class ApiKeyStore : IDisposable
         return found;
     }
 
-    /// <summary>Re-reads the key file when its size or modification time changed, at most every few seconds.</summary>
+    /// <summary>
+    /// Re-reads the key file when its content changed, checked at most every <see cref="AuthOptions.ApiKeysFileCheckSeconds"/>.
+    /// The content is hashed, not the file's modification time: a Kubernetes Secret is mounted as
+    /// <c>keys.json → ..data/keys.json</c>, and the kubelet updates it by swapping the <c>..data</c> symlink to a new
+    /// folder, so neither the path's own time nor its size need change when a key is revoked.
+    /// </summary>
     private void ReloadFileIfChanged(bool force)
     {
         var options = _options.CurrentValue;
@@ -101,30 +111,42 @@ public sealed partial class ApiKeyStore : IDisposable
         try
         {
             Interlocked.Exchange(ref _nextFileCheck, now + (long)(options.ApiKeysFileCheckSeconds * _time.TimestampFrequency));
-            var info = new FileInfo(path);
-            var stamp = info.Exists ? new FileStamp(path, info.LastWriteTimeUtc, info.Length) : null;
-            if (!force && stamp == _fileStamp)
+            byte[] content;
+            try
             {
-                return;
+                content = File.ReadAllBytes(path); // follows symlinks to the current target
             }
-            _fileStamp = stamp;
-            if (stamp is null)
+            catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
             {
                 // Fail closed: a configured but missing key file must not open the gateway.
+                if (force || _fileContentHash is not null || _fileKeys.Entries.Length > 0)
+                {
+                    LogKeyFileMissing(_logger, path);
+                }
                 _fileKeys = KeySet.Empty;
-                LogKeyFileMissing(_logger, path);
+                _fileContentHash = null;
+                return;
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                LogKeyFileUnreadable(_logger, ex, path); // keep the last good keys; try again at the next check
+                return;
+            }
+            var contentHash = SHA256.HashData(content);
+            if (!force && _fileContentHash is not null && contentHash.AsSpan().SequenceEqual(_fileContentHash))
+            {
                 return;
             }
             try
             {
-                var entries = JsonSerializer.Deserialize<List<ApiKeyOptions>>(File.ReadAllBytes(path), JsonOptions) ?? [];
+                var entries = JsonSerializer.Deserialize<List<ApiKeyOptions>>(content, JsonOptions) ?? [];
                 _fileKeys = Build(entries, path);
+                _fileContentHash = contentHash;
                 LogKeyFileLoaded(_logger, path, _fileKeys.Entries.Length);
             }
-            catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+            catch (JsonException ex)
             {
                 // Keep the last good keys: a half-written file during a Secret update must not lock everyone out.
-                _fileStamp = null; // try again at the next check
                 LogKeyFileUnreadable(_logger, ex, path);
             }
         }
@@ -144,24 +166,25 @@ public sealed partial class ApiKeyStore : IDisposable
                 LogIncompleteKey(_logger, source);
                 continue;
             }
-            entries.Add(new KeyEntry(SHA256.HashData(Encoding.UTF8.GetBytes(key.Key)), key.Tenant.Trim()));
+            entries.Add(new KeyEntry(SHA256.HashData(Encoding.UTF8.GetBytes(key.Key)), key.Tenant.Trim(), key.ExpiresAt));
         }
         return new KeySet([.. entries]);
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
-    private sealed record KeyEntry(byte[] Hash, string Tenant);
+    private sealed record KeyEntry(byte[] Hash, string Tenant, DateTimeOffset? ExpiresAt);
 
     private sealed record KeySet(KeyEntry[] Entries)
     {
         public static readonly KeySet Empty = new([]);
     }
 
-    private sealed record FileStamp(string Path, DateTime LastWriteUtc, long Length);
-
     [LoggerMessage(Level = LogLevel.Warning, Message = "An API key entry in {Source} has no key or no tenant and is ignored.")]
     private static partial void LogIncompleteKey(ILogger logger, string source);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "An expired API key of tenant {Tenant} (expired {ExpiresAt:o}) was refused.")]
+    private static partial void LogExpiredKey(ILogger logger, string tenant, DateTimeOffset expiresAt);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {Count} API keys from {Path}.")]
     private static partial void LogKeyFileLoaded(ILogger logger, string path, int count);

@@ -2,7 +2,8 @@ namespace Kosmos2.Gateway.Auth;
 
 /// <summary>
 /// API keys, bound from the <c>Auth</c> section (environment: <c>Auth__ApiKeys__0__Key</c>,
-/// <c>Auth__ApiKeys__0__Tenant</c>, <c>Auth__ApiKeysFile</c>, …). With no key and no key file the gateway runs open.
+/// <c>Auth__ApiKeys__0__Tenant</c>, <c>Auth__ApiKeysFile</c>, …). With no key and no key file the gateway runs open, but
+/// only on loopback or with <see cref="AllowAnonymous"/>.
 /// </summary>
 public sealed class AuthOptions
 {
@@ -17,7 +18,7 @@ public sealed class AuthOptions
     /// </summary>
     public string? ApiKeysFile { get; set; }
 
-    /// <summary>How often the key file's modification time is checked, in seconds (0: on every call).</summary>
+    /// <summary>How often the key file's content is checked for changes, in seconds (0: on every call).</summary>
     public double ApiKeysFileCheckSeconds { get; set; } = 2;
 
     /// <summary>
@@ -25,4 +26,10 @@ public sealed class AuthOptions
     /// because it costs cache hits across tenants; see <see cref="Tenant"/> for why one would turn it on.
     /// </summary>
     public bool SaltEmbeddingCacheByTenant { get; set; }
+
+    /// <summary>
+    /// Lets a gateway with no key listen beyond loopback, every call let in as tenant <c>local</c>. Off: such a gateway
+    /// refuses to start (fail closed), so a forgotten key file never exposes an open gateway.
+    /// </summary>
+    public bool AllowAnonymous { get; set; }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Reflection;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -101,7 +102,19 @@ public static class ServiceDefaultsExtensions
         var options = app.Configuration.GetSection(ServiceOptions.SectionName).Get<ServiceOptions>() ?? new ServiceOptions();
         if (options.MetricsPort > 0)
         {
-            app.MapPrometheusScrapingEndpoint().RequireHost($"*:{options.MetricsPort}");
+            // Only on the metrics port, told by the connection's local port: a Host header (RequireHost) is the
+            // caller's to write, so "Host: x:9464" sent to the public port would reach /metrics.
+            var metricsPort = options.MetricsPort;
+            app.Use(async (context, next) =>
+            {
+                if (context.Connection.LocalPort != metricsPort && context.Request.Path.StartsWithSegments("/metrics"))
+                {
+                    context.Response.StatusCode = StatusCodes.Status404NotFound;
+                    return;
+                }
+                await next(context);
+            });
+            app.MapPrometheusScrapingEndpoint();
         }
         return app;
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Grpc.Core;
 using Grpc.Health.V1;
@@ -146,6 +147,119 @@ public sealed class AuthTests
         var ex = await Assert.ThrowsAsync<RpcException>(() => client.GetInfoAsync(new GetInfoRequest()).ResponseAsync);
 
         Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_key_revoked_by_a_kubelet_style_symlink_swap_is_refused_within_the_check_interval()
+    {
+        // A mounted Secret: keys.json -> ..data/keys.json, ..data -> ..<timestamp>/. The kubelet writes a new
+        // timestamped folder and renames a new ..data link over the old one; keys.json itself never changes.
+        var dir = Directory.CreateTempSubdirectory("kosmos2-secret-");
+        try
+        {
+            var first = Directory.CreateDirectory(Path.Combine(dir.FullName, "..2026_12_02_first"));
+            WriteKeys(Path.Combine(first.FullName, "keys.json"), ("revoked-soon-key-0001", "acme"), DateTime.UtcNow.AddMinutes(-5));
+            File.CreateSymbolicLink(Path.Combine(dir.FullName, "..data"), first.Name);
+            var file = Path.Combine(dir.FullName, "keys.json");
+            File.CreateSymbolicLink(file, Path.Combine("..data", "keys.json"));
+            await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+            {
+                ["Auth:ApiKeysFile"] = file,
+                ["Auth:ApiKeysFileCheckSeconds"] = "1",
+            });
+            var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+            await client.GetInfoAsync(new GetInfoRequest(), Bearer("revoked-soon-key-0001"));
+            var linkTime = File.GetLastWriteTimeUtc(file);
+
+            // Same size, same modification time, other key: only the content tells them apart.
+            var second = Directory.CreateDirectory(Path.Combine(dir.FullName, "..2026_12_02_secnd"));
+            WriteKeys(Path.Combine(second.FullName, "keys.json"), ("replacement-key-0002", "acme"), DateTime.UtcNow.AddMinutes(-5));
+            var staged = Path.Combine(dir.FullName, "..data_tmp");
+            File.CreateSymbolicLink(staged, second.Name);
+            // rename(2) of the new link over the old one, as the kubelet does (File.Move refuses a link to a folder).
+            using (var rename = Process.Start("mv", ["-T", "-f", staged, Path.Combine(dir.FullName, "..data")]))
+            {
+                await rename.WaitForExitAsync();
+                Assert.Equal(0, rename.ExitCode);
+            }
+            Assert.Equal(linkTime, File.GetLastWriteTimeUtc(file));
+
+            var revoked = Stopwatch.StartNew();
+            await Poll.UntilAsync(async () =>
+            {
+                try
+                {
+                    await client.GetInfoAsync(new GetInfoRequest(), Bearer("revoked-soon-key-0001"));
+                    return false;
+                }
+                catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+                {
+                    return true;
+                }
+            }, TimeSpan.FromSeconds(10), "the revoked key to be refused");
+            Assert.True(revoked.Elapsed < TimeSpan.FromSeconds(5), $"revocation took {revoked.Elapsed.TotalSeconds:F1} s with a 1 s check interval");
+            await client.GetInfoAsync(new GetInfoRequest(), Bearer("replacement-key-0002"));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_key_past_its_expiry_is_refused_and_one_before_it_is_let_in()
+    {
+        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Auth:ApiKeys:0:Key"] = "expired-key-0123456789",
+            ["Auth:ApiKeys:0:Tenant"] = "acme",
+            ["Auth:ApiKeys:0:ExpiresAt"] = DateTimeOffset.UtcNow.AddMinutes(-1).ToString("o"),
+            ["Auth:ApiKeys:1:Key"] = "current-key-0123456789",
+            ["Auth:ApiKeys:1:Tenant"] = "acme",
+            ["Auth:ApiKeys:1:ExpiresAt"] = DateTimeOffset.UtcNow.AddDays(1).ToString("o"),
+        });
+        var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => client.GetInfoAsync(new GetInfoRequest(), Bearer("expired-key-0123456789")).ResponseAsync);
+
+        Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
+        await client.GetInfoAsync(new GetInfoRequest(), Bearer("current-key-0123456789"));
+    }
+
+    [Fact]
+    public async Task A_gateway_with_no_key_refuses_to_start_beyond_loopback_unless_anonymous_is_allowed()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            GatewayHost.StartAsync(new Dictionary<string, string?> { ["Service:Host"] = "0.0.0.0" }));
+        Assert.Contains("Auth:AllowAnonymous", error.Message, StringComparison.Ordinal);
+
+        await using var open = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Service:Host"] = "0.0.0.0",
+            ["Auth:AllowAnonymous"] = "true",
+        });
+        Assert.True(open.Services.GetRequiredService<ApiKeyStore>().IsOpen);
+    }
+
+    [Fact]
+    public async Task Metrics_answer_only_on_the_metrics_port_whatever_the_host_header_says()
+    {
+        var httpPort = FreePort.Next();
+        var metricsPort = FreePort.Next();
+        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Service:HttpPort"] = httpPort.ToString(),
+            ["Service:MetricsPort"] = metricsPort.ToString(),
+        });
+        using var http = new HttpClient();
+
+        using var scrape = await http.GetAsync($"http://127.0.0.1:{metricsPort}/metrics");
+        Assert.Equal(System.Net.HttpStatusCode.OK, scrape.StatusCode);
+
+        using var forged = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{httpPort}/metrics");
+        forged.Headers.Host = $"x:{metricsPort}";
+        using var refused = await http.SendAsync(forged);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, refused.StatusCode);
     }
 
     private static Metadata Bearer(string key) => new() { { "authorization", "Bearer " + key } };

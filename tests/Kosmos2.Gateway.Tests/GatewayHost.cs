@@ -49,7 +49,15 @@ public sealed class GatewayHost : IAsyncDisposable
         var app = builder.Build();
         app.MapServiceDefaults();
         app.MapGateway();
-        await app.StartAsync();
+        try
+        {
+            await app.StartAsync();
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
         return new GatewayHost(app, port);
     }
 
