@@ -150,7 +150,13 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         // tokens of context). Same rows three ways, interleaved so load swings hit all alike: slots 0–15 in order (a
         // view of the cache), the same slots out of order (a view of the slot range, queries scattered), and spread
         // over 46 slots (a gather copy of each row's keys and values).
-        Console.WriteLine($"[{tag}] decode steps at batch 16, mixed lengths: slots in order / out of order / spread…");
+        // As served: the best kernels this machine has (native where there are any, libtorch at one thread beside them).
+        if (sideBySide)
+        {
+            model.TextDecoder.UseKernels(native);
+            torch.set_num_threads(KernelChoice.TorchThreadsBesideNative);
+        }
+        Console.WriteLine($"[{tag}] decode steps at batch 16, mixed lengths: slots in order / out of order / spread ({(sideBySide ? "native" : "torch")})…");
         var tokens = Enumerable.Repeat(712L, 16).ToArray();
         var positions = Enumerable.Range(0, 16).Select(i => prompt.Length + (i * 8)).ToArray();
         var layouts = new (string Name, int[] Slots)[]
@@ -193,6 +199,8 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         Report($"step_15_decode_rows_plus_prefill71_one_forward_{tag}_ms", both[0], "ms");
         Report($"step_15_decode_rows_plus_prefill71_two_forwards_{tag}_ms", both[1], "ms");
         Report($"step_two_forwards_vs_one_{tag}", both[1] / both[0], "x");
+        model.TextDecoder.UseKernels(null);
+        torch.set_num_threads(threads);
     }
 }
 
