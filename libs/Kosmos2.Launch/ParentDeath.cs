@@ -12,7 +12,8 @@ namespace Kosmos2.Launch;
 /// <c>PR_SET_PDEATHSIG</c> and execs the program (same pid, same signals, same exit code). The kernel sends that
 /// signal when the <i>thread</i> that forked the child exits, not the process (prctl(2)), and .NET's thread pool retires
 /// idle threads; so every child is forked from one dedicated thread that lives as long as the process. Without
-/// <c>setpriv</c> (not Linux, or util-linux missing) children start as before and can outlive their parent.
+/// a <c>setpriv</c> that takes <c>--pdeathsig</c> (not Linux, util-linux missing or older than 2.33) children start as
+/// before and can outlive their parent.
 /// </para>
 /// </summary>
 public static class ParentDeath
@@ -86,9 +87,28 @@ public static class ParentDeath
         }
     }
 
+    /// <summary>setpriv on PATH, if it takes <c>--pdeathsig</c> (util-linux 2.33 and later): tried once with <c>true</c>.</summary>
     private static string? FindSetpriv()
     {
-        return !OperatingSystem.IsLinux() ? null : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/bin")
+        var setpriv = !OperatingSystem.IsLinux() ? null : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Append("/usr/bin").Append("/bin")
             .Select(dir => Path.Combine(dir, "setpriv")).FirstOrDefault(File.Exists);
+        if (setpriv is null)
+        {
+            return null;
+        }
+        try
+        {
+            var probe = new ProcessStartInfo(setpriv) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+            foreach (var argument in (string[])["--pdeathsig", "KILL", "--", "true"])
+            {
+                probe.ArgumentList.Add(argument);
+            }
+            using var process = Process.Start(probe);
+            return process is not null && process.WaitForExit(10_000) && process.ExitCode == 0 ? setpriv : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
     }
 }
