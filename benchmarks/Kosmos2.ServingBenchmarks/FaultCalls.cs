@@ -82,6 +82,14 @@ internal static class FaultCalls
         }
     }
 
+    /// <summary>
+    /// Requests the gateway moved off the decoder on <paramref name="decoderPort"/> because it failed them with
+    /// UNAVAILABLE before their first message: its warnings in the gateway's recent output.
+    /// </summary>
+    internal static int MovedOffDecoder(ServiceProcess gateway, int decoderPort) =>
+        gateway.Tail(400).Split('\n').Count(l => l.Contains($":{decoderPort}", StringComparison.Ordinal)
+                                                  && l.Contains("refused a generation with Unavailable", StringComparison.Ordinal));
+
     /// <summary>RSS (MB), threads and open descriptors of each service, from /proc.</summary>
     internal static Dictionary<string, (double Rss, int Threads, int Fds)> Sample(ServiceProcess[] services) =>
         services.ToDictionary(s => s.Name, s =>

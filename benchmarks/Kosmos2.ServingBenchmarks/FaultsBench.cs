@@ -26,7 +26,9 @@ internal static class FaultsBench
         var decoderPorts = new[] { FreePort.Next(), FreePort.Next() };
         var gatewayPort = FreePort.Next();
         var vision = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", common, visionPort);
-        var decoders = decoderPorts.Select((p, i) => Services.Start($"decoder-{i}", "decoder-worker", "Kosmos2.DecoderWorker", common, p)).ToArray();
+        // Four slots each: scenario 1's eight streams fill both decoders, so the requests sent at the kill wait in a queue.
+        var decoderEnvironment = new Dictionary<string, string>(common) { ["Decoder__MaxRunning"] = "4" };
+        var decoders = decoderPorts.Select((p, i) => Services.Start($"decoder-{i}", "decoder-worker", "Kosmos2.DecoderWorker", decoderEnvironment, p)).ToArray();
         var gatewayEnvironment = ClusterEnvironment.Gateway(common, model, vision.Address, decoders.Select(d => d.Address));
         var gateway = Services.Start("gateway", "gateway", "Kosmos2.Gateway", gatewayEnvironment, gatewayPort);
         try
@@ -38,7 +40,7 @@ internal static class FaultsBench
             var run = options.String("scenarios", "1,2,3,4,5,6,7").Split(',').ToHashSet();
             if (run.Contains("1"))
             {
-                decoders[0] = await DecoderKilledAsync(client, decoders, 0, common, decoderPorts[0], figures);
+                decoders[0] = await DecoderKilledAsync(client, gateway, decoders, 0, decoderEnvironment, decoderPorts[0], figures);
             }
             if (run.Contains("2"))
             {
@@ -54,7 +56,7 @@ internal static class FaultsBench
             }
             if (run.Contains("5"))
             {
-                await HostileAsync(gatewayPort, options.Int("hostile", 2000), figures);
+                await HostileAsync(gatewayPort, [vision, .. decoders, gateway], options.Int("hostile", 2000), figures);
             }
             if (run.Contains("6"))
             {
@@ -74,9 +76,13 @@ internal static class FaultsBench
         }
     }
 
-    /// <summary>1: kill -9 one of two decoders while 8 streams run; then 8 new requests; then restart it.</summary>
-    private static async Task<ServiceProcess> DecoderKilledAsync(Contracts.V1.Kosmos2.Kosmos2Client client, ServiceProcess[] decoders, int victim,
-        Dictionary<string, string> common, int port, Figures figures)
+    /// <summary>
+    /// 1: kill -9 one of two decoders while 8 streams fill their slots and 8 more requests (images already cached) wait
+    /// in their queues: those the dead decoder held unanswered are moved to the other by the gateway, which logs each
+    /// move; then 8 requests after the kill; then restart it.
+    /// </summary>
+    private static async Task<ServiceProcess> DecoderKilledAsync(Contracts.V1.Kosmos2.Kosmos2Client client, ServiceProcess gateway, ServiceProcess[] decoders,
+        int victim, Dictionary<string, string> environment, int port, Figures figures)
     {
         Progress.Log("1: a decoder killed under 8 streams");
         var killedAt = new TaskCompletionSource<Stopwatch>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -108,17 +114,29 @@ internal static class FaultsBench
             }
         })).ToList();
         firstMessages.Wait(TimeSpan.FromMinutes(2));
+        var movedBefore = FaultCalls.MovedOffDecoder(gateway, port);
+        var inFlightAtKill = Enumerable.Range(0, 8).Select(i => FaultCalls.CaptionAsync(client, seed: i)).ToList();
+        var victimClient = new Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient(decoders[victim].Channel);
+        var queued = 0u;
+        var queueWait = Stopwatch.StartNew();
+        while (queueWait.Elapsed < TimeSpan.FromSeconds(30) && (queued = (await victimClient.GetInfoAsync(new Contracts.Internal.V1.DecoderInfoRequest())).Waiting) == 0)
+        {
+            await Task.Delay(5);
+        }
         var watch = Stopwatch.StartNew();
         decoders[victim].Crash();
         killedAt.SetResult(watch);
-        var retried = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => FaultCalls.CaptionAsync(client, seed: 100 + i)));
+        var afterKill = Enumerable.Range(0, 8).Select(i => FaultCalls.CaptionAsync(client, seed: 110 + i)).ToList();
+        var retried = await Task.WhenAll(inFlightAtKill.Concat(afterKill));
         var results = await Task.WhenAll(streams);
         var failed = results.Where(r => r.Status != StatusCode.OK).ToList();
         figures.Add("s1_streams_failed", failed.Count, $"of 8 ({string.Join(", ", failed.Select(f => f.Status).Distinct())})");
         figures.Add("s1_failed_stream_max_ms_after_kill", failed.Count == 0 ? 0 : failed.Max(f => f.AfterKillMs), "ms");
-        figures.Add("s1_new_requests_succeeded", retried.Count(s => s == StatusCode.OK), "of 8 (sent after the kill)");
+        figures.Add("s1_new_requests_succeeded", retried.Count(s => s == StatusCode.OK), "of 16 (8 sent as the decoder died, 8 after)");
+        figures.Add("s1_requests_queued_on_killed_decoder", queued, "(waiting there at the kill, no message sent)");
+        figures.Add("s1_requests_moved_to_survivor", FaultCalls.MovedOffDecoder(gateway, port) - movedBefore, "(refused UNAVAILABLE by the dead decoder before any message, retried)");
 
-        var restarted = Services.Start($"decoder-{victim}", "decoder-worker", "Kosmos2.DecoderWorker", common, port);
+        var restarted = Services.Start($"decoder-{victim}", "decoder-worker", "Kosmos2.DecoderWorker", environment, port);
         await restarted.WaitHealthyAsync(TimeSpan.FromMinutes(3));
         var back = Stopwatch.StartNew();
         var internalClient = new Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient(restarted.Channel);
@@ -208,8 +226,8 @@ internal static class FaultsBench
         figures.Add("s4_admitted_ttft_p99_over_unloaded_p50", admitted.Count == 0 ? double.NaN : admitted[^1] / p50, "x (max of the admitted)");
     }
 
-    /// <summary>5: the Node client's hostile requests.</summary>
-    private static async Task HostileAsync(int gatewayPort, int count, Figures figures)
+    /// <summary>5: the Node client's hostile requests; then every service must still be running and SERVING.</summary>
+    private static async Task HostileAsync(int gatewayPort, ServiceProcess[] services, int count, Figures figures)
     {
         Progress.Log($"5: {count} hostile requests from the Node client");
         var folder = Path.Combine(RepoPaths.RepoRoot, "tests", "interop-node");
@@ -225,6 +243,20 @@ internal static class FaultsBench
         using var summary = System.Text.Json.JsonDocument.Parse(output.Trim().Split('\n')[^1]);
         figures.Add("s5_hostile_requests", summary.RootElement.GetProperty("total").GetInt32(), "");
         figures.Add("s5_unexpected_statuses", summary.RootElement.GetProperty("unexpected").GetInt32(), "");
+        var serving = 0;
+        foreach (var service in services)
+        {
+            try
+            {
+                await service.WaitHealthyAsync(TimeSpan.FromSeconds(20));
+                serving++;
+            }
+            catch (InvalidOperationException ex)
+            {
+                Progress.Log($"   {service.Name} after the hostile requests: {ex.Message}");
+            }
+        }
+        figures.Add("s5_services_serving_after", serving, $"of {services.Length}");
     }
 
     /// <summary>6: a soak of mixed requests and chat turns, 16 in flight; process resources after warm-up and at the end.</summary>
@@ -236,10 +268,13 @@ internal static class FaultsBench
         var failuresByStatus = new Dictionary<StatusCode, int>();
         Dictionary<string, (double Rss, int Threads, int Fds)>? first = null;
         var warmUp = count / 10;
-        var session = (await client.CreateSessionAsync(new CreateSessionRequest { Image = FaultCalls.Image(600), Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 2 } } })).Id;
-        var turns = 0;
-        await Task.WhenAll(Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        var full = 0;
+        // Each of the 16 lanes chats in its own session, one turn after another as a chat client does (two turns at
+        // once on one session are a conflict, ABORTED: the first run of this soak shared one session and counted those).
+        await Task.WhenAll(Enumerable.Range(0, 16).Select(lane => Task.Run(async () =>
         {
+            string? session = null;
+            var turns = 0;
             int i;
             while ((i = Interlocked.Increment(ref next)) < count)
             {
@@ -250,12 +285,22 @@ internal static class FaultsBench
                 StatusCode status;
                 if (i % 10 == 0)
                 {
-                    // A session holds at most Gateway:MaxSessionTurns turns: start another when it is full.
-                    status = await FaultCalls.TurnStatusAsync(client, Volatile.Read(ref session));
-                    if (status == StatusCode.FailedPrecondition || Interlocked.Increment(ref turns) % 8 == 0)
+                    session ??= (await client.CreateSessionAsync(new CreateSessionRequest
                     {
-                        Volatile.Write(ref session, (await client.CreateSessionAsync(new CreateSessionRequest { Image = FaultCalls.Image(600 + i % 7) })).Id);
-                        status = StatusCode.OK;
+                        Image = FaultCalls.Image(600 + (lane + turns) % 7),
+                        Options = new SessionOptions { Stopping = new StoppingParameters { MaxNewTokens = 2 } },
+                    })).Id;
+                    status = await FaultCalls.TurnStatusAsync(client, session);
+                    // A session holds at most Gateway:MaxSessionTurns turns (FAILED_PRECONDITION, "start a new session"):
+                    // start another after 8, or when it is full.
+                    if (status == StatusCode.FailedPrecondition || ++turns % 8 == 0)
+                    {
+                        session = null;
+                        if (status == StatusCode.FailedPrecondition)
+                        {
+                            Interlocked.Increment(ref full);
+                            status = StatusCode.OK;
+                        }
                     }
                 }
                 else
@@ -278,6 +323,7 @@ internal static class FaultsBench
         })));
         var last = FaultCalls.Sample(services);
         figures.Add("s6_requests", count, "");
+        figures.Add("s6_sessions_full", full, "(FAILED_PRECONDITION \"start a new session\": a new one was started)");
         figures.Add("s6_failures", failures, failures == 0 ? "" : $"({string.Join(", ", failuresByStatus.Select(f => $"{f.Key} {f.Value}"))})");
         var drift = 0.0;
         foreach (var (name, (rss, threads, fds)) in last)

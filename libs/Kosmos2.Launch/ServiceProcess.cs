@@ -8,7 +8,8 @@ namespace Kosmos2.Launch;
 /// A process of the system started as it really runs (one of our services as <c>dotnet Service.dll</c>, or
 /// redis-server), configured through environment variables and arguments only, listening on a loopback port. Its last
 /// lines are kept for failure messages (and appended to a log file when given one); stopping sends SIGTERM, then kills
-/// it if it does not exit. One home for <c>kosmos2 up</c>, the tests and the benchmarks.
+/// it if it does not exit; it is killed when the process that started it dies (<see cref="ParentDeath"/>). One home
+/// for <c>kosmos2 up</c>, the tests and the benchmarks.
 /// </summary>
 public sealed class ServiceProcess : IAsyncDisposable
 {
@@ -145,7 +146,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         {
             start.Environment[key] = value;
         }
-        var process = new Process { StartInfo = start, EnableRaisingEvents = options.OnExitedUnasked is not null };
+        var process = new Process { StartInfo = ParentDeath.Wrap(start), EnableRaisingEvents = options.OnExitedUnasked is not null };
         var service = new ServiceProcess(name, process, port, options.LogPath, options.OnLine);
         process.OutputDataReceived += (_, e) => service.Keep(e.Data);
         process.ErrorDataReceived += (_, e) => service.Keep(e.Data);
@@ -159,10 +160,8 @@ public sealed class ServiceProcess : IAsyncDisposable
                 }
             };
         }
-        if (!process.Start())
-        {
-            throw new InvalidOperationException($"{name} did not start.");
-        }
+        // Killed with this process if it dies without stopping it.
+        ParentDeath.Start(process);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return service;

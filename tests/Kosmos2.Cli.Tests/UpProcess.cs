@@ -36,7 +36,9 @@ internal sealed class UpProcess : IAsyncDisposable
 
     public static async Task<UpProcess> StartAsync(string[] args, Dictionary<string, string>? environment = null)
     {
-        var process = Process.Start(CliProcess.StartInfo(args, environment))!;
+        // Tied to the test run like the services it starts: a test host killed mid-run leaves no cluster behind.
+        var process = new Process { StartInfo = ParentDeath.Wrap(CliProcess.StartInfo(args, environment)) };
+        ParentDeath.Start(process);
         var up = new UpProcess(process);
         process.OutputDataReceived += (_, e) => { lock (up._stdout) { up._stdout.AppendLine(e.Data); } };
         process.ErrorDataReceived += (_, e) => { lock (up._stderr) { up._stderr.AppendLine(e.Data); } };
@@ -82,6 +84,9 @@ internal sealed class UpProcess : IAsyncDisposable
     public int? Child(string needle) =>
         Descendants(_process.Id).Where(pid => !IsZombie(pid)).Cast<int?>()
             .FirstOrDefault(pid => CommandLine(pid!.Value).Contains(needle, StringComparison.Ordinal));
+
+    /// <summary>The process id of <c>kosmos2 up</c> itself.</summary>
+    public int ProcessId => _process.Id;
 
     /// <summary>Every live process under up.</summary>
     public IReadOnlyList<int> Children => Descendants(_process.Id).Where(pid => !IsZombie(pid)).ToList();

@@ -123,6 +123,12 @@ public sealed class HttpJsonTests
             Content = new StringContent("{\"task\": ", Encoding.UTF8, "application/json"),
         });
         await AssertStatusAsync(notJson, HttpStatusCode.BadRequest, code: 3, "");
+        // A lone surrogate escaped in JSON (what JSON.stringify writes for one) is no string: 400, as over gRPC.
+        using var loneSurrogate = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/generate")
+        {
+            Content = new StringContent("{\"task\": \"TASK_KIND_VQA\", \"text\": \"what \\ud800 is it?\"}", Encoding.UTF8, "application/json"),
+        });
+        await AssertStatusAsync(loneSurrogate, HttpStatusCode.BadRequest, code: 3, "");
         using var badTask = await http.SendAsync(Post("/v1/generate", new { task = "TASK_KIND_DANCE" }));
         await AssertStatusAsync(badTask, HttpStatusCode.BadRequest, code: 3, "TASK_KIND_DANCE");
 

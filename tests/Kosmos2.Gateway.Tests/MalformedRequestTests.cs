@@ -24,7 +24,14 @@ public sealed class MalformedRequestTests
         { "Generate", "GenerateRequest", [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01] },
         { "SendTurn", "SendTurnRequest", StringField(2, LoneSurrogate) },                 // text
         { "CreateSession", "CreateSessionRequest", [0x0A, 0x05, 0x12, 0x03, 0xED, 0xA0, 0x80] }, // image.sha256
+        { "Generate", "GenerateRequest", Nested(6, StringField(1, LoneSurrogate)) },      // regions[0].phrase
+        { "Generate", "GenerateRequest", Nested(8, StringField(2, LoneSurrogate)) },      // stopping.stop_sequences[0]
+        { "SendTurn", "SendTurnRequest", StringField(1, LoneSurrogate) },                 // session_id
+        { "GetSession", "GetSessionRequest", StringField(1, LoneSurrogate) },             // session_id
+        { "DeleteSession", "DeleteSessionRequest", StringField(1, [0xF4, 0x90, 0x80, 0x80]) }, // session_id: past U+10FFFF
     };
+
+    private static readonly HashSet<string> Unary = ["CreateSession", "GetSession", "DeleteSession"];
 
     [Theory]
     [MemberData(nameof(Bodies))]
@@ -35,7 +42,7 @@ public sealed class MalformedRequestTests
 
         var ex = await Assert.ThrowsAsync<RpcException>(async () =>
         {
-            if (method == "CreateSession")
+            if (Unary.Contains(method))
             {
                 await invoker.AsyncUnaryCall(new Method<byte[], byte[]>(MethodType.Unary, "kosmos2.v1.Kosmos2", method, Raw, Raw), null, new CallOptions(), body);
                 return;
@@ -47,6 +54,8 @@ public sealed class MalformedRequestTests
         Assert.Equal(StatusCode.InvalidArgument, ex.StatusCode);
         Assert.StartsWith($"The request is not a valid {message}:", ex.Status.Detail);
     }
+
+    private static byte[] Nested(int field, byte[] message) => StringField(field, message);
 
     private static byte[] StringField(int field, byte[] value)
     {

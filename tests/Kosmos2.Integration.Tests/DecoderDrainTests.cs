@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using Google.Protobuf;
 using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
@@ -24,10 +23,10 @@ public sealed class DecoderDrainTests
         try
         {
             var client = new DecoderWorker.DecoderWorkerClient(decoder.Channel);
-            var longest = await RunningLengthAsync(client, RunningSeconds);
+            var longest = await DirectDecoder.RunningLengthAsync(client, RunningSeconds);
             var clock = Stopwatch.StartNew();
-            var calls = Enumerable.Range(0, Slots + Queued).Select(i => RunDirectAsync(client, longest, clock)).ToList();
-            await WaitForLoadAsync(client, Slots, Queued);
+            var calls = Enumerable.Range(0, Slots + Queued).Select(i => DirectDecoder.RunAsync(client, longest, clock)).ToList();
+            await DirectDecoder.WaitForLoadAsync(client, Slots, Queued);
 
             var sigterm = clock.Elapsed;
             var stopped = decoder.StopAsync(TimeSpan.FromSeconds(150));
@@ -83,17 +82,17 @@ public sealed class DecoderDrainTests
             // One request through the whole path first: the image is encoded and cached and the gateway's code paths
             // are warm, so the eight below reach the decoder's queue quickly even on a loaded machine (on CI a cold
             // first request took longer than the running streams lasted, and the queue never held eight).
-            await GenerateAsync(api, image);
+            await DirectDecoder.CaptionAsync(api, image);
             var clock = Stopwatch.StartNew();
 
             // Four long streams hold the slots (ignore_eos, which only the internal API offers: they run to their
             // length whatever the weights), sent straight to the decoder; the eight requests through the gateway
             // queue behind them.
-            var longest = await RunningLengthAsync(decoderClient, RunningSecondsBehindGateway);
-            var running = Enumerable.Range(0, Slots).Select(_ => RunDirectAsync(decoderClient, longest, clock)).ToList();
-            await WaitForLoadAsync(decoderClient, Slots, 0);
-            var viaGateway = Enumerable.Range(0, Queued).Select(_ => GenerateAsync(api, image)).ToList();
-            await WaitForLoadAsync(decoderClient, Slots, Queued);
+            var longest = await DirectDecoder.RunningLengthAsync(decoderClient, RunningSecondsBehindGateway);
+            var running = Enumerable.Range(0, Slots).Select(_ => DirectDecoder.RunAsync(decoderClient, longest, clock)).ToList();
+            await DirectDecoder.WaitForLoadAsync(decoderClient, Slots, 0);
+            var viaGateway = Enumerable.Range(0, Queued).Select(_ => DirectDecoder.CaptionAsync(api, image)).ToList();
+            await DirectDecoder.WaitForLoadAsync(decoderClient, Slots, Queued);
 
             var stopped = first.StopAsync(TimeSpan.FromSeconds(150));
             second = await StartDecoderAsync(secondPort);
@@ -119,8 +118,6 @@ public sealed class DecoderDrainTests
         }
     }
 
-    private sealed record Outcome(StatusCode Status, int Tokens, TimeSpan EndedAt);
-
     /// <summary>Seconds the running streams should still have to go at SIGTERM: the refusals must visibly come first.</summary>
     private const double RunningSeconds = 3;
 
@@ -130,93 +127,5 @@ public sealed class DecoderDrainTests
     /// </summary>
     private const double RunningSecondsBehindGateway = 20;
 
-    /// <summary>
-    /// New tokens for the running streams: about <paramref name="seconds"/> of decoding at the speed this machine
-    /// shows now (a timed 16-token generation; steps take milliseconds on an idle machine and far longer on a loaded
-    /// one), at least 16, at most what the decoder's context holds.
-    /// </summary>
-    private static async Task<int> RunningLengthAsync(DecoderWorker.DecoderWorkerClient client, double seconds)
-    {
-        const int probe = 16;
-        var watch = Stopwatch.StartNew();
-        var outcome = await RunDirectAsync(client, probe, watch);
-        Assert.Equal((StatusCode.OK, probe), (outcome.Status, outcome.Tokens));
-        var perToken = outcome.EndedAt.TotalSeconds / probe;
-        return (int)Math.Clamp(seconds / perToken, probe, MaxSequenceTokens() - Prompt.Length);
-    }
-
-    private static readonly uint[] Prompt = [0, 4, 5, 6, 7, 8];
-
-    /// <summary>The checkpoint's position limit: the longest a generation may run on it.</summary>
-    private static int MaxSequenceTokens()
-    {
-        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoPaths.GoldenModelDir, "config.json")))!;
-        return (config["text_config"] ?? config)["max_position_embeddings"]!.GetValue<int>();
-    }
-
-    private static async Task<ServiceProcess> StartDecoderAsync(int? port = null)
-    {
-        var environment = new Dictionary<string, string>
-        {
-            ["Decoder__ModelDir"] = RepoPaths.GoldenModelDir,
-            ["Decoder__DType"] = "float32",
-            ["Decoder__Device"] = "cpu",
-            ["Decoder__MaxRunning"] = Slots.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Decoder__MaxWaiting"] = "64",
-            ["Decoder__MaxSequenceTokens"] = MaxSequenceTokens().ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Service__ShutdownTimeoutSeconds"] = "120",
-        };
-        var decoder = ServiceProcess.Start("decoder-worker", RepoPaths.BuiltAssembly("decoder-worker", "Kosmos2.DecoderWorker"), environment, port);
-        try
-        {
-            await decoder.WaitHealthyAsync(TimeSpan.FromSeconds(120));
-        }
-        catch
-        {
-            await decoder.DisposeAsync();
-            throw;
-        }
-        return decoder;
-    }
-
-    /// <summary>Waits until the decoder runs <paramref name="running"/> requests and queues <paramref name="waiting"/>.</summary>
-    private static Task WaitForLoadAsync(DecoderWorker.DecoderWorkerClient client, int running, int waiting) =>
-        Poll.UntilAsync(async () =>
-        {
-            var info = await client.GetInfoAsync(new DecoderInfoRequest());
-            return info.Running == running && info.Waiting == waiting;
-        }, TimeSpan.FromSeconds(60), $"the decoder to run {running} and queue {waiting} requests", intervalMs: 5);
-
-    /// <summary>One greedy generation straight to the decoder, ignoring &lt;/s&gt; so it runs to its length.</summary>
-    private static async Task<Outcome> RunDirectAsync(DecoderWorker.DecoderWorkerClient client, int maxNewTokens, Stopwatch clock)
-    {
-        var request = new DecodeRequest { Stopping = new DecodeStopping { MaxNewTokens = (uint)maxNewTokens, IgnoreEos = true } };
-        request.InputIds.Add(Prompt);
-        var tokens = 0;
-        try
-        {
-            using var call = client.Generate(request, deadline: DateTime.UtcNow.AddMinutes(2));
-            await foreach (var message in call.ResponseStream.ReadAllAsync())
-            {
-                tokens += message.TokenIds.Count;
-            }
-            return new Outcome(StatusCode.OK, tokens, clock.Elapsed);
-        }
-        catch (RpcException ex)
-        {
-            return new Outcome(ex.StatusCode, tokens, clock.Elapsed);
-        }
-    }
-
-    private static async Task<GenerateResult> GenerateAsync(Contracts.V1.Kosmos2.Kosmos2Client api, Contracts.V1.Image image)
-    {
-        var request = new GenerateRequest { Image = image, Task = TaskKind.BriefCaption, Stopping = new StoppingParameters { MaxNewTokens = 4 } };
-        using var call = api.Generate(request, ClusterFixture.TenantA, deadline: DateTime.UtcNow.AddMinutes(2));
-        GenerateResult? result = null;
-        await foreach (var message in call.ResponseStream.ReadAllAsync())
-        {
-            result ??= message.Result;
-        }
-        return result ?? throw new InvalidOperationException("Generate ended without a result.");
-    }
+    private static Task<ServiceProcess> StartDecoderAsync(int? port = null) => DirectDecoder.StartAsync(Slots, port);
 }

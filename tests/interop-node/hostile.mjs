@@ -80,7 +80,7 @@ function generate(kind) {
     case 'prompt': request.prompt = oddText(); break;
     case 'task': request.task = pick(['TASK_KIND_BRIEF_CAPTION', 'TASK_KIND_VQA', 'TASK_KIND_PHRASE_GROUNDING', 99]); request.text = oddText(); break;
     case 'phrases': request.task = 'TASK_KIND_PHRASE_GROUNDING'; request.phrases = pick([[oddText()], Array(10000).fill('a'), ['<b>'], [lone()]]); break;
-    case 'regions': request.prompt = '<phrase>it</phrase> is'; request.regions = pick([[{ boxes: [box()] }], Array(5000).fill({ boxes: [box()] }), [{ frame: 99, boxes: [box()] }]]); break;
+    case 'regions': request.prompt = '<phrase>it</phrase> is'; request.regions = pick([[{ boxes: [box()] }], Array(5000).fill({ boxes: [box()] }), [{ frame: 99, boxes: [box()] }], [{ phrase: lone(), boxes: [box()] }]]); break;
     case 'sampling': request.task = 'TASK_KIND_BRIEF_CAPTION'; request.sampling = sampling(); break;
     case 'stops': request.task = 'TASK_KIND_BRIEF_CAPTION'; request.stopping = { max_new_tokens: 4, stop_sequences: pick([Array(1000).fill('a'), [''], [lone()], ['x'.repeat(10000)]]) }; break;
     default: request.task = 'TASK_KIND_BRIEF_CAPTION'; request.image = { data: goodPng }; request.stopping = { max_new_tokens: 4 };
@@ -100,7 +100,12 @@ function session(kind) {
       client.CreateSession({ image: image(), options: { sampling: sampling() } }, metadata, { deadline: Date.now() + 120000 }, done);
       return;
     }
-    const call = client.SendTurn({ session_id: pick(['nope', lone(), 'a'.repeat(32), '']), text: oddText(), regions: [{ boxes: [box()] }] },
+    if (kind === 'get' || kind === 'delete') {
+      const id = pick(['nope', lone(), `a${lone()}b`, '', 'x'.repeat(100000)]);
+      client[kind === 'get' ? 'GetSession' : 'DeleteSession']({ session_id: id }, metadata, { deadline: Date.now() + 120000 }, done);
+      return;
+    }
+    const call = client.SendTurn({ session_id: pick(['nope', lone(), 'a'.repeat(32), '']), text: oddText(), regions: [{ phrase: pick(['it', lone()]), boxes: [box()] }] },
       metadata, { deadline: Date.now() + 120000 });
     call.on('data', () => {});
     call.on('error', done);
@@ -108,7 +113,7 @@ function session(kind) {
   });
 }
 
-const kinds = ['prompt', 'task', 'phrases', 'regions', 'sampling', 'stops', 'valid', 'create', 'turn'];
+const kinds = ['prompt', 'task', 'phrases', 'regions', 'sampling', 'stops', 'valid', 'create', 'turn', 'get', 'delete'];
 const byStatus = {};
 const unexpected = [];
 const started = Date.now();
@@ -117,7 +122,7 @@ async function worker() {
   while (next < count) {
     const index = next++;
     const kind = kinds[index % kinds.length];
-    const status = await (kind === 'create' || kind === 'turn' ? session(kind) : generate(kind));
+    const status = await (['create', 'turn', 'get', 'delete'].includes(kind) ? session(kind) : generate(kind));
     byStatus[status] = (byStatus[status] ?? 0) + 1;
     if (!ALLOWED.has(status)) unexpected.push({ index, kind, status });
   }
