@@ -206,4 +206,41 @@ public sealed class PrefixCacheTests
         Assert.Equal(0, h.Engine.GetStats().Prefix.CachedSlots);
         h.AssertRunnerSawNoViolations();
     }
+
+    [Fact]
+    public void A_sequence_ended_by_a_runner_failure_leaves_no_rows_to_reuse()
+    {
+        using var h = new EngineHarness(Options(cacheSlots: 4));
+        var prompt = h.Prompt(20);
+        h.Runner.OnExecute = plan => throw new InvalidOperationException("boom");
+        var (_, failed) = Submit(h, Request(prompt, 3));
+        h.RunToIdle();
+        Assert.Equal(FinishReason.Error, failed.Final.Reason);
+        h.Runner.OnExecute = null;
+
+        var (_, again) = Submit(h, Request(prompt, 3));
+        h.RunToIdle();
+
+        Assert.Equal(0, again.Final.CachedPromptTokens);
+        Assert.Equal(1, h.Engine.GetStats().Prefix.CachedSlots); // only the successful one
+    }
+
+    [Fact]
+    public void An_aborted_sequence_keeps_what_it_prefilled_for_the_next_request()
+    {
+        using var h = new EngineHarness(Options(cacheSlots: 4, budget: 16));
+        var prompt = h.Prompt(40);
+        var (id, aborted) = Submit(h, Request(prompt, 3));
+        h.Engine.Step(); // 16 of its 40 prompt tokens
+        h.Engine.Abort(id);
+        h.RunToIdle();
+        Assert.Equal(FinishReason.Aborted, aborted.Final.Reason);
+
+        var (_, next) = Submit(h, Request(prompt, 3));
+        h.RunToIdle();
+
+        Assert.Equal(16, next.Final.CachedPromptTokens);
+        Assert.Equal(Enumerable.Range(0, 3).Select(i => FakeModelRunner.HashToken(prompt, i)), next.Tokens);
+        h.AssertRunnerSawNoViolations();
+    }
 }
