@@ -29,6 +29,18 @@ public sealed class DecoderMetrics
         meter.CreateObservableGauge("kosmos2.decoder.running_requests", () => host.Stats?.Running ?? 0, description: "Sequences in the running batch.");
         meter.CreateObservableGauge("kosmos2.decoder.waiting_requests", () => host.Stats?.Waiting ?? 0, description: "Requests waiting for admission.");
         meter.CreateObservableGauge("kosmos2.decoder.kv_slots_in_use", () => host.Stats?.SlotsInUse ?? 0, description: "KV slots held by sequences.");
+        meter.CreateObservableCounter("kosmos2.decoder.prefix_cache.hits", () => host.Stats?.Prefix.Hits ?? 0,
+            description: "Admissions that reused KV rows of a cached or running sequence over the same image and ids.");
+        meter.CreateObservableCounter("kosmos2.decoder.prefix_cache.misses", () => host.Stats?.Prefix.Misses ?? 0,
+            description: "Admissions that prefilled their whole prompt while the prefix cache was on.");
+        meter.CreateObservableCounter("kosmos2.decoder.prefix_cache.evictions", () => host.Stats?.Prefix.Evictions ?? 0,
+            description: "Cached sequences dropped for room (least recently used first).");
+        meter.CreateObservableCounter("kosmos2.decoder.prefix_cache.tokens_saved", () => host.Stats?.Prefix.TokensSaved ?? 0,
+            description: "Prompt tokens reused from the prefix cache instead of prefilled.");
+        meter.CreateObservableGauge("kosmos2.decoder.prefix_cache.cached_slots", () => host.Stats?.Prefix.CachedSlots ?? 0,
+            description: "Idle KV slots holding a finished sequence's rows (reclaimable).");
+        meter.CreateObservableGauge("kosmos2.decoder.prefix_cache.cached_tokens", () => host.Stats?.Prefix.CachedTokens ?? 0,
+            description: "Tokens the cached slots hold.");
     }
 
     public Histogram<double> TimeToFirstToken { get; }

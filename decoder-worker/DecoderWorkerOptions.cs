@@ -29,6 +29,14 @@ public sealed class DecoderWorkerOptions : ModelSourceOptions
     /// </summary>
     public int MaxTokensPerStep { get; set; } = 128;
 
+    /// <summary>
+    /// Most finished sequences whose KV slots stay reclaimable as a prefix cache (0 = off, as before the cache existed;
+    /// at most <see cref="MaxRunning"/> count). A chat turn continues its previous turn's rows and prefills only its
+    /// question; phrase grounding's prompts share one image prefix. The pool is preallocated, so it costs no memory,
+    /// and a cached slot is reclaimed (least recently used first) whenever a request needs one.
+    /// </summary>
+    public int PrefixCacheSlots { get; set; } = 16;
+
     /// <summary>Health turns NOT_SERVING when work is pending and the engine loop has not advanced for this long.</summary>
     public int StallTimeoutSeconds { get; set; } = 60;
 }

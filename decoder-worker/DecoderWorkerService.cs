@@ -84,6 +84,19 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
             LiveTensors = (ulong)host.LiveTensors,
             ResidentBytes = (ulong)Environment.WorkingSet,
         };
+        if (options.PrefixCacheSlots > 0 && stats is { Prefix: var prefix })
+        {
+            info.PrefixCache = new PrefixCacheInfo
+            {
+                CapacitySlots = (uint)Math.Min(options.PrefixCacheSlots, options.MaxRunning),
+                CachedSlots = (uint)prefix.CachedSlots,
+                CachedTokens = (ulong)prefix.CachedTokens,
+                Hits = (ulong)prefix.Hits,
+                Misses = (ulong)prefix.Misses,
+                Evictions = (ulong)prefix.Evictions,
+                TokensSaved = (ulong)prefix.TokensSaved,
+            };
+        }
         if (host.Info is { } loaded)
         {
             info.Model = new ModelIdentity { ModelId = loaded.Identity.ModelId, Fingerprint = loaded.Identity.Fingerprint, Dtype = loaded.Identity.DType, Device = loaded.Identity.Device };
@@ -118,7 +131,12 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
                 FinishReason.StopSequence => DecodeFinishReason.StopSequence,
                 _ => DecodeFinishReason.Unspecified,
             },
-            Usage = new DecodeUsage { PromptTokens = (uint)result.PromptTokens, GeneratedTokens = (uint)result.GeneratedTokenIds.Count },
+            Usage = new DecodeUsage
+            {
+                PromptTokens = (uint)result.PromptTokens,
+                GeneratedTokens = (uint)result.GeneratedTokenIds.Count,
+                CachedPromptTokens = (uint)result.CachedPromptTokens,
+            },
             Timings = new DecodeTimings
             {
                 QueueMs = timings.Queue.TotalMilliseconds,

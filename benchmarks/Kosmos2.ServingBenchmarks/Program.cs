@@ -1,12 +1,12 @@
 using System.Globalization;
 using Kosmos2.ServingBenchmarks;
 
-// Serving benchmarks over real processes (see README.md): `vision`, `decoder`, `gateway`, `stall`, `faults`, `batch`. Progress lines while running;
+// Serving benchmarks over real processes (see README.md): `vision`, `decoder`, `gateway`, `stall`, `faults`, `batch`, `chat`. Progress lines while running;
 // the last lines are `name: value unit`, one per figure.
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
-    Console.WriteLine("usage: Kosmos2.ServingBenchmarks vision|decoder|gateway|stall|faults|batch [--name value …]  (see benchmarks/Kosmos2.ServingBenchmarks/README.md)");
+    Console.WriteLine("usage: Kosmos2.ServingBenchmarks vision|decoder|gateway|stall|faults|batch|chat [--name value …]  (see benchmarks/Kosmos2.ServingBenchmarks/README.md)");
     return args.Length == 0 ? 2 : 0;
 }
 var options = BenchOptions.Parse(args.Skip(1));
@@ -34,8 +34,11 @@ try
         case "faults":
             await FaultsBench.RunAsync(options, figures);
             break;
+        case "chat":
+            await ChatBench.RunAsync(options, figures);
+            break;
         default:
-            Console.Error.WriteLine($"unknown benchmark '{args[0]}': vision, decoder, gateway, stall, faults or batch");
+            Console.Error.WriteLine($"unknown benchmark '{args[0]}': vision, decoder, gateway, stall, faults, batch or chat");
             return 2;
     }
 }

@@ -78,6 +78,12 @@ internal sealed class GatewayConnection : IDisposable
             ["queue"] = result.Timings.QueueMs,
             ["image_cache_hit"] = result.Timings.ImageCacheHit,
         };
+        var usage = new Dictionary<string, object>
+        {
+            ["prompt_tokens"] = result.Usage?.PromptTokens ?? 0u,
+            ["generated_tokens"] = result.Usage?.GeneratedTokens ?? 0u,
+            ["cached_prompt_tokens"] = result.Usage?.CachedPromptTokens ?? 0u,
+        };
         return new GenerationReport(
             result.PromptTokenIds.Select(i => (int)i).ToList(),
             result.TokenIds.Select(i => (int)i).ToList(),
@@ -85,7 +91,10 @@ internal sealed class GatewayConnection : IDisposable
             result.Text,
             entities,
             timings,
-            result.TokenLogprobs.Count > 0 ? result.TokenLogprobs : null);
+            result.TokenLogprobs.Count > 0 ? result.TokenLogprobs : null)
+        {
+            Usage = usage,
+        };
     }
 
     /// <summary>`INVALID_ARGUMENT: …` — the status name as gRPC spells it.</summary>

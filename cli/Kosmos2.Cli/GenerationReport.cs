@@ -26,6 +26,12 @@ internal sealed record GenerationReport(
     IReadOnlyDictionary<string, object> Timings,
     IReadOnlyList<TokenLogprob>? TokenLogprobs = null)
 {
+    /// <summary>
+    /// Token counts the gateway reported (<c>prompt_tokens</c>, <c>generated_tokens</c>, <c>cached_prompt_tokens</c>: the
+    /// prompt tokens a decoder reused from its prefix cache); null offline, where nothing is cached.
+    /// </summary>
+    public IReadOnlyDictionary<string, object>? Usage { get; init; }
+
     /// <summary>How every kosmos2 JSON output is written (text as it is, not \u-escaped).</summary>
     public static readonly JsonWriterOptions JsonOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
@@ -70,6 +76,15 @@ internal sealed record GenerationReport(
             if (TokenLogprobs is not null)
             {
                 WriteTokenLogprobs(json, TokenLogprobs);
+            }
+            if (Usage is not null)
+            {
+                json.WriteStartObject("usage");
+                foreach (var (name, value) in Usage)
+                {
+                    json.WriteNumber(name, Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture));
+                }
+                json.WriteEndObject();
             }
             json.WriteStartObject("timings_ms");
             foreach (var (name, value) in Timings)

@@ -49,6 +49,11 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
     {
         using var scope = NewDisposeScope();
         using var noGrad = torch.no_grad();
+        foreach (var copy in plan.Copies)
+        {
+            // Before anything of this step is written: copies read rows as the previous step left them.
+            _cache.CopyPrefix(copy.SourceSlot, copy.TargetSlot, copy.Tokens);
+        }
         var prefills = new List<PrefillPart>(plan.Prefills.Count);
         foreach (var chunk in plan.Prefills)
         {
@@ -114,13 +119,19 @@ public sealed class TorchModelRunner : IModelRunner, IDisposable
         _model.Dispose();
     }
 
-    /// <summary>A chunk as the model takes it; the first chunk of a prompt also resets the slot and creates its sampler.</summary>
+    /// <summary>
+    /// A chunk as the model takes it; the first chunk of a prompt also resets the slot (keeping the rows it reuses from
+    /// the prefix cache) and creates its sampler.
+    /// </summary>
     private PrefillPart ToPrefillPart(PrefillChunk chunk)
     {
         var request = chunk.Request;
-        if (chunk.Start == 0)
+        if (chunk.IsFirst)
         {
-            _cache.Reset(chunk.Slot);
+            if (chunk.ReusedTokens == 0)
+            {
+                _cache.Reset(chunk.Slot);
+            }
             var sampling = request.Sampling ?? SamplingParameters.Greedy;
             if (sampling.ConstrainGrounding && _grounding is null)
             {

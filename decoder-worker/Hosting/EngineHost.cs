@@ -119,6 +119,7 @@ public sealed partial class EngineHost : IDisposable
                 MaxWaiting = _options.MaxWaiting,
                 MaxSequenceTokens = _options.MaxSequenceTokens,
                 MaxTokensPerStep = Math.Max(_options.MaxTokensPerStep, _options.MaxRunning),
+                PrefixCacheSlots = Math.Max(0, _options.PrefixCacheSlots),
                 EosTokenId = model.Config.EosTokenId, // top-level, falling back to text_config (KOSMOS2_SPEC.md §2)
             }, runner);
             _info = new EngineInfo(identity, model.Config.Text.VocabSize, model.Config.Text.EmbedDim);

@@ -24,6 +24,7 @@ public sealed class GenerateResults(GatewayTokenizer tokenizer)
             {
                 PromptTokens = (uint)parts.Sum(p => p.Input.InputIds.Count),
                 GeneratedTokens = (uint)parts.Sum(p => p.Outcome.GeneratedIds.Count),
+                CachedPromptTokens = (uint)parts.Sum(p => p.Outcome.CachedPromptTokens),
             },
             Timings = new Timings
             {

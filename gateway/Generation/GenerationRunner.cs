@@ -34,7 +34,11 @@ public sealed record GenerationOutcome(
     double QueueMs,
     double TimeToFirstTokenMs,
     string? DecoderAddress,
-    OutcomeLogprobs? Logprobs = null);
+    OutcomeLogprobs? Logprobs = null)
+{
+    /// <summary>Prompt tokens the decoder reused from its prefix cache instead of prefilling (its <c>DecodeUsage</c>).</summary>
+    public int CachedPromptTokens { get; init; }
+}
 
 /// <summary>
 /// Runs generations for the public API: gets image embeddings from the vision pool, streams token ids from a
@@ -114,6 +118,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         var finish = FinishReason.Unspecified;
         double queueMs = 0;
         double ttftMs = 0;
+        var cachedPromptTokens = 0;
         await foreach (var message in generation.ReadAllAsync(context.CancellationToken).ConfigureAwait(false))
         {
             for (var t = 0; t < message.TokenIds.Count; t++)
@@ -138,6 +143,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
             if (message.Final is { } final)
             {
                 queueMs = final.Timings?.QueueMs ?? 0; // optional in the contract: a worker that sends none must not fail the call
+                cachedPromptTokens = (int)(final.Usage?.CachedPromptTokens ?? 0);
                 finish = final.FinishReason switch
                 {
                     DecodeFinishReason.Eos => FinishReason.Eos,
@@ -169,7 +175,10 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
             Track(completion.Events, logprobs);
         }
         return new GenerationOutcome(completion.Result, parser.PromptText, generated, finish, queueMs, ttftMs, generation.Address,
-            logprobs?.Complete(completion.Result));
+            logprobs?.Complete(completion.Result))
+        {
+            CachedPromptTokens = cachedPromptTokens,
+        };
     }
 
     /// <summary>Box confidences follow the parser's entities even when nothing is streamed (merged phrase grounding).</summary>

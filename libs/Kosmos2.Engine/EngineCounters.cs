@@ -15,6 +15,13 @@ internal sealed class EngineCounters(TimeProvider time)
     private int _lastBatchSize;
     private long _lastProgressTimestamp = time.GetTimestamp();
 
+    private int _cachedSlots;
+    private long _cachedTokens;
+    private long _prefixHits;
+    private long _prefixMisses;
+    private long _prefixEvictions;
+    private long _prefixTokensSaved;
+
     // Counted with Interlocked (Submit runs on any thread).
     private long _accepted;
     private long _rejected;
@@ -73,6 +80,17 @@ internal sealed class EngineCounters(TimeProvider time)
         Volatile.Write(ref _slotsInUse, slotsInUse);
     }
 
+    /// <summary>Adds the scheduler's prefix cache events and sets its occupancy (loop thread).</summary>
+    public void Prefixes(PrefixEvents events, int cachedSlots, long cachedTokens)
+    {
+        Interlocked.Add(ref _prefixHits, events.Hits);
+        Interlocked.Add(ref _prefixMisses, events.Misses);
+        Interlocked.Add(ref _prefixEvictions, events.Evictions);
+        Interlocked.Add(ref _prefixTokensSaved, events.TokensSaved);
+        Volatile.Write(ref _cachedSlots, cachedSlots);
+        Volatile.Write(ref _cachedTokens, cachedTokens);
+    }
+
     /// <summary>The loop completed a step or confirmed it was idle (health tells an idle loop from a stuck one by this).</summary>
     public void Progress(long timestamp) => Volatile.Write(ref _lastProgressTimestamp, timestamp);
 
@@ -98,6 +116,13 @@ internal sealed class EngineCounters(TimeProvider time)
             Failed: Interlocked.Read(ref _failed),
             GeneratedTokens: Interlocked.Read(ref _generatedTokens),
             RunnerFailures: Interlocked.Read(ref _runnerFailures),
-            SinkFaults: Interlocked.Read(ref _sinkFaults));
+            SinkFaults: Interlocked.Read(ref _sinkFaults),
+            Prefix: new PrefixCacheStats(
+                Volatile.Read(ref _cachedSlots),
+                Volatile.Read(ref _cachedTokens),
+                Interlocked.Read(ref _prefixHits),
+                Interlocked.Read(ref _prefixMisses),
+                Interlocked.Read(ref _prefixEvictions),
+                Interlocked.Read(ref _prefixTokensSaved)));
     }
 }

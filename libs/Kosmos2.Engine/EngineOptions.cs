@@ -21,6 +21,16 @@ public sealed record EngineOptions
     /// </summary>
     public int MaxTokensPerStep { get; init; } = 256;
 
+    /// <summary>
+    /// Most finished sequences whose KV slots stay reclaimable as a prefix cache (0 = off: a finished sequence's slot is
+    /// free at once, as before). A new request whose prompt starts with a cached sequence's tokens over the same image
+    /// (<see cref="IImagePayload.Identity"/>) reuses its rows and prefills only the rest; so does one that shares a prefix
+    /// with a running sequence (phrase grounding's parallel prompts). Cached slots cost no memory (the pool is
+    /// preallocated) and never refuse an admission: the least recently used one is reclaimed when no slot is free.
+    /// At most <see cref="MaxRunning"/> take effect.
+    /// </summary>
+    public int PrefixCacheSlots { get; init; }
+
     /// <summary><c>&lt;/s&gt;</c>: the loaded checkpoint's <c>eos_token_id</c> (KOSMOS2_SPEC.md §5), never assumed.</summary>
     public required int EosTokenId { get; init; }
 
@@ -38,6 +48,7 @@ public sealed record EngineOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSequenceTokens, 2, nameof(MaxSequenceTokens));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxTokensPerStep, MaxRunning, nameof(MaxTokensPerStep));
         ArgumentOutOfRangeException.ThrowIfNegative(EosTokenId, nameof(EosTokenId));
+        ArgumentOutOfRangeException.ThrowIfNegative(PrefixCacheSlots, nameof(PrefixCacheSlots));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(IdleHeartbeat, TimeSpan.Zero, nameof(IdleHeartbeat));
     }
 }

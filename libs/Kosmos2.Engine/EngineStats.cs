@@ -20,6 +20,7 @@ namespace Kosmos2.Engine;
 /// <param name="GeneratedTokens">Tokens generated since start.</param>
 /// <param name="RunnerFailures">Runner calls that threw.</param>
 /// <param name="SinkFaults">Sink callbacks that threw.</param>
+/// <param name="Prefix">The prefix cache's occupancy and counters (all zero when it is off).</param>
 public readonly record struct EngineStats(
     int Running,
     int Waiting,
@@ -39,4 +40,14 @@ public readonly record struct EngineStats(
     long Failed,
     long GeneratedTokens,
     long RunnerFailures,
-    long SinkFaults);
+    long SinkFaults,
+    PrefixCacheStats Prefix = default);
+
+/// <summary>The prefix cache (<see cref="EngineOptions.PrefixCacheSlots"/>) now and since start.</summary>
+/// <param name="CachedSlots">Idle KV slots holding a finished sequence's rows, reclaimable.</param>
+/// <param name="CachedTokens">Tokens those slots hold.</param>
+/// <param name="Hits">Admissions that reused at least one token of a cached or running sequence's rows.</param>
+/// <param name="Misses">Admissions that prefilled their whole prompt while the cache was on.</param>
+/// <param name="Evictions">Cached sequences dropped for room (budget or a slot for a new request).</param>
+/// <param name="TokensSaved">Prompt tokens reused instead of prefilled.</param>
+public readonly record struct PrefixCacheStats(int CachedSlots, long CachedTokens, long Hits, long Misses, long Evictions, long TokensSaved);

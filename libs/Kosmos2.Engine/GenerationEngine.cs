@@ -271,7 +271,8 @@ public sealed class GenerationEngine : IDisposable
             return;
         }
         var wasWaiting = sequence.Status == RequestStatus.Waiting;
-        var slot = _scheduler.Remove(sequence);
+        var reused = sequence.ReusedTokens;
+        var slot = _scheduler.Remove(sequence, keepRows: reason != FinishReason.Error);
         sequence.Status = RequestStatus.Finished;
         _live.Remove(sequence.Id);
         if (wasWaiting)
@@ -285,7 +286,10 @@ public sealed class GenerationEngine : IDisposable
 
         _counters.Finished(reason);
         var result = new GenerationResult(
-            sequence.Id, reason, sequence.PromptLength, sequence.Generated, sequence.Timings(_time, now), error);
+            sequence.Id, reason, sequence.PromptLength, sequence.Generated, sequence.Timings(_time, now), error)
+        {
+            CachedPromptTokens = reused,
+        };
         try
         {
             sequence.Sink.OnFinished(result);
@@ -309,7 +313,11 @@ public sealed class GenerationEngine : IDisposable
         }
     }
 
-    private void PublishGauges() => _counters.Gauges(_scheduler.RunningCount, _scheduler.SlotsInUse);
+    private void PublishGauges()
+    {
+        _counters.Gauges(_scheduler.RunningCount, _scheduler.SlotsInUse);
+        _counters.Prefixes(_scheduler.TakePrefixEvents(), _scheduler.CachedSlots, _scheduler.CachedTokens);
+    }
 
     /// <summary>The runner's tensors are bound to one thread (DESIGN.md), so loop calls from a second thread are a bug.</summary>
     private void EnsureLoopThread()

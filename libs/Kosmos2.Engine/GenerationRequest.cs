@@ -8,6 +8,13 @@ public interface IImagePayload
 {
     /// <summary>Embedding rows = image positions in the prompt (64 for Kosmos-2).</summary>
     int Rows { get; }
+
+    /// <summary>
+    /// What identifies the embeddings' content (e.g. a hash of their bytes): two payloads with equal identities must
+    /// hold equal embeddings, so a request may reuse KV rows another request computed over them (the prefix cache).
+    /// Null = never shared.
+    /// </summary>
+    string? Identity => null;
 }
 
 /// <summary>

@@ -15,6 +15,9 @@ public sealed record GenerationResult(
     RequestTimings Timings,
     string? Error = null)
 {
+    /// <summary>Prompt tokens whose KV rows came from the prefix cache instead of a prefill (0 without a hit).</summary>
+    public int CachedPromptTokens { get; init; }
+
     /// <summary>Tokens generated.</summary>
     public int GeneratedTokens => GeneratedTokenIds.Count;
 }

@@ -24,6 +24,24 @@ internal sealed class Sequence(long id, GenerationRequest request, IRequestSink 
 
     public bool IsPrefillComplete => PrefilledTokens == PromptLength;
 
+    /// <summary>Prompt tokens reused from the prefix cache at admission (their rows were never prefilled for this request).</summary>
+    public int ReusedTokens { get; set; }
+
+    /// <summary>
+    /// What the prefix cache matches besides token ids: the image's identity and where it sits; null (no image identity)
+    /// = never shares rows. A prompt without an image shares nothing either: a text-only prefix is short.
+    /// </summary>
+    public string? PrefixKey { get; } = request.ImageEmbeddings?.Identity is { } image ? $"{image}@{request.ImageOffset}" : null;
+
+    /// <summary>
+    /// Cache indices whose keys and values are written now: the prefilled prompt, then every generated token but the
+    /// last (sampled, not yet fed).
+    /// </summary>
+    public int KvTokens => IsPrefillComplete ? PromptLength + Math.Max(0, _generated.Count - 1) : PrefilledTokens;
+
+    /// <summary>The token at cache index <paramref name="index"/> (&lt; <see cref="KvTokens"/>).</summary>
+    public int TokenAt(int index) => index < PromptLength ? Request.PromptTokenIds.Span[index] : _generated[index - PromptLength];
+
     public IReadOnlyList<int> Generated => _generated;
 
     public long ArrivalTimestamp { get; } = arrivalTimestamp;

@@ -10,6 +10,13 @@ namespace Kosmos2.Engine;
 /// <param name="Decodes">One-token rows to run.</param>
 public sealed record StepPlan(long StepIndex, IReadOnlyList<PrefillChunk> Prefills, IReadOnlyList<DecodeRow> Decodes)
 {
+    /// <summary>
+    /// KV rows to copy between slots before the forward, in this order (a later copy may read a slot an earlier one
+    /// filled). Copies read rows as they were at the end of the previous step, so they run before anything of this step
+    /// is written. Empty unless the prefix cache is on.
+    /// </summary>
+    public IReadOnlyList<KvCopy> Copies { get; init; } = [];
+
     /// <summary>Tokens this step processes.</summary>
     public int TokenCount
     {

@@ -60,6 +60,32 @@ public sealed class Kosmos2KvCache : IDisposable
 
     internal void SetLength(int slot, int length) => _lengths[slot] = length;
 
+    /// <summary>
+    /// Copies cache indices [0, <paramref name="tokens"/>) of every layer's keys and values from slot
+    /// <paramref name="source"/> to slot <paramref name="target"/> and sets the target's length to that: the target's
+    /// sequence starts from the source's prefix (the decoder's prefix cache). 2 × layers slice copies; a 67-token image
+    /// prefix of the full-size model is 24 × 2 × 67 × 2,048 bf16 values ≈ 13 MiB, far less than its prefill.
+    /// </summary>
+    public void CopyPrefix(int source, int target, int tokens)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(tokens);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(tokens, MaxLength);
+        if (source == target || tokens == 0)
+        {
+            _lengths[target] = tokens;
+            return;
+        }
+        using var scope = NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        for (var layer = 0; layer < Layers; layer++)
+        {
+            _keys[layer][target].narrow(1, 0, tokens).copy_(_keys[layer][source].narrow(1, 0, tokens));
+            _values[layer][target].narrow(1, 0, tokens).copy_(_values[layer][source].narrow(1, 0, tokens));
+        }
+        _lengths[target] = tokens;
+    }
+
     /// <summary>Layer K/V tensors, for tests and diagnostics ([slots, heads, maxLength, headDim]; owned by the cache).</summary>
     public (Tensor Keys, Tensor Values) Layer(int layer) => (_keys[layer], _values[layer]);
 

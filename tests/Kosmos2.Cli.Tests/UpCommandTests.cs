@@ -52,6 +52,14 @@ public sealed class UpCommandTests
             Assert.NotEmpty(json.RootElement.GetProperty("new_token_ids").EnumerateArray());
         }
         Assert.Contains("this</phrase><object><patch_index_", JsonDocument.Parse(turns[1]).RootElement.GetProperty("decoded_text").GetString());
+        // The second turn continues the first one's KV rows on the decoder (prefix reuse): at least its whole prompt.
+        using (var first = JsonDocument.Parse(turns[0]))
+        using (var second = JsonDocument.Parse(turns[1]))
+        {
+            var usage = second.RootElement.GetProperty("usage");
+            var cached = usage.GetProperty("cached_prompt_tokens").GetInt32();
+            Assert.InRange(cached, first.RootElement.GetProperty("input_ids").GetArrayLength(), usage.GetProperty("prompt_tokens").GetInt32() - 1);
+        }
 
         await up.StopAndAssertCleanAsync();
     }

@@ -46,6 +46,8 @@ public sealed class FakeModelRunner(EngineOptions options) : IModelRunner
     private readonly Dictionary<int, long> _slotOwners = [];
     private readonly Dictionary<long, int> _prefilled = [];
     private readonly Dictionary<long, int> _lastToken = [];
+    private readonly Dictionary<int, (string? Image, List<int> Rows)> _slotRows = [];
+    private readonly List<KvCopy> _copies = [];
 
     /// <summary>The default token of generated index <c>index</c> for a prompt; never eos (2) unless replaced.</summary>
     public Func<ReadOnlyMemory<int>, int, int> TokenFunction { get; set; } = HashToken;
@@ -73,6 +75,21 @@ public sealed class FakeModelRunner(EngineOptions options) : IModelRunner
     }
 
     public RecordedPlan LastPlan => Plans[^1];
+
+    /// <summary>Every KV copy of every plan, in order.</summary>
+    public IReadOnlyList<KvCopy> Copies
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _copies];
+            }
+        }
+    }
+
+    /// <summary>Prompt tokens prefilled in all (chunk lengths summed).</summary>
+    public int PrefilledTokens => Plans.Sum(p => p.Prefills.Sum(c => c.End - c.Start));
 
     /// <summary>(step index of the last plan when it happened, slot).</summary>
     public IReadOnlyList<(long Step, int Slot)> Releases
@@ -137,7 +154,9 @@ public sealed class FakeModelRunner(EngineOptions options) : IModelRunner
                 [.. plan.Prefills.Select(c => new ChunkRecord(c.RequestId, c.Slot, c.Start, c.End, c.IsLast))],
                 [.. plan.Decodes.Select(d => new RowRecord(d.RequestId, d.Slot, d.TokenId, d.Position))]);
             _plans.Add(recorded);
+            _copies.AddRange(plan.Copies);
             Check(plan, recorded);
+            WriteRows(plan);
         }
         OnExecute?.Invoke(plan);
         Clock?.Advance(StepDuration);
@@ -196,6 +215,65 @@ public sealed class FakeModelRunner(EngineOptions options) : IModelRunner
         return token;
     }
 
+    /// <summary>
+    /// What a real KV pool would hold afterwards: each slot's token at each cache index (and the image it was computed
+    /// over), so a reused prefix can be checked against the prompt that reuses it.
+    /// </summary>
+    private void WriteRows(StepPlan plan)
+    {
+        var before = _slotRows.ToDictionary(e => e.Key, e => (e.Value.Image, Rows: e.Value.Rows.ToList()));
+        foreach (var copy in plan.Copies)
+        {
+            // Copies read what the previous step left, or what an earlier copy of this step wrote.
+            var source = _slotRows.TryGetValue(copy.SourceSlot, out var s) ? s : before.GetValueOrDefault(copy.SourceSlot, (null, []));
+            if (source.Rows.Count < copy.Tokens)
+            {
+                _violations.Add($"step {plan.StepIndex}: copy of {copy.Tokens} rows from slot {copy.SourceSlot}, which holds {source.Rows.Count}");
+                continue;
+            }
+            _slotRows[copy.TargetSlot] = (source.Image, source.Rows.Take(copy.Tokens).ToList());
+        }
+        foreach (var chunk in plan.Prefills)
+        {
+            var image = chunk.Request.ImageEmbeddings?.Identity;
+            var rows = _slotRows.TryGetValue(chunk.Slot, out var r) ? r.Rows : [];
+            if (chunk.IsFirst)
+            {
+                var prompt = chunk.Request.PromptTokenIds.Span;
+                if (chunk.ReusedTokens > 0 && (rows.Count < chunk.ReusedTokens
+                    || !rows.Take(chunk.ReusedTokens).SequenceEqual(prompt[..chunk.ReusedTokens].ToArray())
+                    || _slotRows[chunk.Slot].Image != image || image is null))
+                {
+                    _violations.Add($"step {plan.StepIndex}: {chunk.RequestId} reuses {chunk.ReusedTokens} rows of slot {chunk.Slot} that do not hold its prompt's prefix over its image");
+                }
+                rows = rows.Take(chunk.ReusedTokens).ToList();
+            }
+            for (var i = chunk.Start; i < chunk.End; i++)
+            {
+                if (rows.Count == i)
+                {
+                    rows.Add(chunk.Request.PromptTokenIds.Span[i]);
+                }
+                else
+                {
+                    _violations.Add($"step {plan.StepIndex}: {chunk.RequestId} writes index {i} of slot {chunk.Slot} holding {rows.Count}");
+                }
+            }
+            _slotRows[chunk.Slot] = (image, rows);
+        }
+        foreach (var row in plan.Decodes)
+        {
+            if (_slotRows.TryGetValue(row.Slot, out var held) && held.Rows.Count == row.Position)
+            {
+                held.Rows.Add(row.TokenId);
+            }
+            else
+            {
+                _violations.Add($"step {plan.StepIndex}: decode of {row.RequestId} at {row.Position} in slot {row.Slot} not following its rows");
+            }
+        }
+    }
+
     private void Check(StepPlan plan, RecordedPlan recorded)
     {
         if (recorded.TokenCount > options.MaxTokensPerStep)
@@ -209,14 +287,14 @@ public sealed class FakeModelRunner(EngineOptions options) : IModelRunner
         }
         foreach (var chunk in plan.Prefills)
         {
-            if (chunk.Start == 0)
+            if (chunk.IsFirst)
             {
                 if (_slotOwners.TryGetValue(chunk.Slot, out var owner))
                 {
                     _violations.Add($"step {plan.StepIndex}: slot {chunk.Slot} given to {chunk.RequestId} while {owner} holds it");
                 }
                 _slotOwners[chunk.Slot] = chunk.RequestId;
-                _prefilled[chunk.RequestId] = 0;
+                _prefilled[chunk.RequestId] = chunk.ReusedTokens;
             }
             else if (!_slotOwners.TryGetValue(chunk.Slot, out var owner) || owner != chunk.RequestId)
             {

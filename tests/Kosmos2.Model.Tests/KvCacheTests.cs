@@ -33,6 +33,33 @@ public sealed class KvCacheTests(GoldenModelFixture fixture)
     }
 
     [Fact]
+    public void Copying_a_prefix_gives_the_target_slot_the_source_rows_and_touches_nothing_else()
+    {
+        var model = fixture.Model;
+        using var cache = model.CreateKvCache(3, 16);
+        using (var scope = NewDisposeScope())
+        {
+            model.Prefill(cache, 0, [0, 5, 6, 7, 8, 9]);
+            model.Prefill(cache, 2, [0, 9, 8, 7]);
+        }
+        var before = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+
+        cache.CopyPrefix(0, 1, 4);
+
+        Assert.Equal(before, DisposeScopeManager.Statistics.ThreadTotalLiveCount);
+        Assert.Equal(4, cache.Length(1));
+        using var check = NewDisposeScope();
+        for (var layer = 0; layer < cache.Layers; layer++)
+        {
+            var (keys, values) = cache.Layer(layer);
+            Assert.True(keys[1].narrow(1, 0, 4).equal(keys[0].narrow(1, 0, 4)).all().item<bool>());
+            Assert.True(values[1].narrow(1, 0, 4).equal(values[0].narrow(1, 0, 4)).all().item<bool>());
+            Assert.Equal(0, keys[1].narrow(1, 4, 12).abs().sum().item<float>()); // past the prefix: untouched
+            Assert.False(keys[2].narrow(1, 0, 4).equal(keys[0].narrow(1, 0, 4)).all().item<bool>());
+        }
+    }
+
+    [Fact]
     public void Overflowing_a_slot_is_a_clear_error()
     {
         using var scope = NewDisposeScope();
