@@ -48,21 +48,10 @@ internal static class ChatBench
             var configPath = GatewayBench.WriteFullSizeConfig(configDir.FullName);
             var redis = await RedisServer.StartAsync();
             started.Add(redis);
-            var common = new Dictionary<string, string>
-            {
-                ["Redis__Sessions"] = redis.ConnectionString,
-                ["Redis__Cache"] = redis.ConnectionString,
-                ["Vision__RandomInit"] = configPath,
-                ["Vision__DType"] = "bfloat16",
-                ["Vision__Device"] = "cpu",
-                ["Decoder__RandomInit"] = configPath,
-                ["Decoder__DType"] = "bfloat16",
-                ["Decoder__Device"] = "cpu",
-                // Two full-size decoders on one machine: 8 slots × 512 tokens each (0.8 GB of KV) hold every context here.
-                ["Decoder__MaxRunning"] = "8",
-                ["Decoder__MaxSequenceTokens"] = "512",
-                ["Decoder__StallTimeoutSeconds"] = "900",
-            };
+            var common = FullSizeCluster.CommonEnvironment(configPath, redis.ConnectionString);
+            // Two full-size decoders on one machine: 8 slots × 512 tokens each (0.8 GB of KV) hold every context here.
+            common["Decoder__MaxRunning"] = "8";
+            common["Decoder__MaxSequenceTokens"] = "512";
             var vision = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", new(common));
             started.Add(vision);
             var reuseDecoder = Services.Start("decoder-worker (reuse)", "decoder-worker", "Kosmos2.DecoderWorker", new(common));

@@ -27,6 +27,25 @@ internal sealed class FullSizeCluster : IAsyncDisposable
 
     public ServiceProcess Gateway { get; }
 
+    /// <summary>
+    /// What every full-size benchmark cluster gives its workers: sessions and the embedding cache in
+    /// <paramref name="redis"/>, both workers on the random-weight model at <paramref name="configPath"/>, bf16 on the CPU.
+    /// </summary>
+    public static Dictionary<string, string> CommonEnvironment(string configPath, string redis) => new()
+    {
+        ["Redis__Sessions"] = redis,
+        ["Redis__Cache"] = redis,
+        ["Vision__RandomInit"] = configPath,
+        ["Vision__DType"] = "bfloat16",
+        ["Vision__Device"] = "cpu",
+        ["Decoder__RandomInit"] = configPath,
+        ["Decoder__DType"] = "bfloat16",
+        ["Decoder__Device"] = "cpu",
+        // The machine is shared: under a load of 30 one full-size step took over a minute, the decoder reported
+        // a stall (60 s default) and the first call ended with UNAVAILABLE. A benchmark measures, it does not police.
+        ["Decoder__StallTimeoutSeconds"] = "900",
+    };
+
     public static async Task<FullSizeCluster> StartAsync()
     {
         var configDir = Directory.CreateTempSubdirectory("kosmos2-bench-");
@@ -34,20 +53,7 @@ internal sealed class FullSizeCluster : IAsyncDisposable
         Progress.Log($"model: full-size text/vision dims (Kosmos2Config.Default) with vocab 2037 ({configPath}); "
             + "a decode step is dominated by the 24 decoder layers, so the smaller vocabulary changes little");
         var redis = await RedisServer.StartAsync();
-        var common = new Dictionary<string, string>
-        {
-            ["Redis__Sessions"] = redis.ConnectionString,
-            ["Redis__Cache"] = redis.ConnectionString,
-            ["Vision__RandomInit"] = configPath,
-            ["Vision__DType"] = "bfloat16",
-            ["Vision__Device"] = "cpu",
-            ["Decoder__RandomInit"] = configPath,
-            ["Decoder__DType"] = "bfloat16",
-            ["Decoder__Device"] = "cpu",
-            // The machine is shared: under a load of 30 one full-size step took over a minute, the decoder reported
-            // a stall (60 s default) and the first call ended with UNAVAILABLE. A benchmark measures, it does not police.
-            ["Decoder__StallTimeoutSeconds"] = "900",
-        };
+        var common = CommonEnvironment(configPath, redis.ConnectionString);
         var vision = Services.Start("vision-worker", "vision-worker", "Kosmos2.VisionWorker", new(common));
         var decoder = Services.Start("decoder-worker", "decoder-worker", "Kosmos2.DecoderWorker", new(common));
         await Services.WaitAsync(vision, decoder);

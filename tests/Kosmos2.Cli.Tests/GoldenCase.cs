@@ -10,13 +10,7 @@ public sealed record GoldenCase(string Name, string Image, string Prompt, string
     public override string ToString() => Name;
 
     /// <summary>The case as a public Generate request: its image, prompt, regions and token budget.</summary>
-    public Contracts.V1.GenerateRequest Request() => new()
-    {
-        Image = new Contracts.V1.Image { Data = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(Image)) },
-        Prompt = Prompt,
-        Stopping = new Contracts.V1.StoppingParameters { MaxNewTokens = (uint)MaxNewTokens },
-        Regions = { GoldenRegions.From(BboxesJson) },
-    };
+    public Contracts.V1.GenerateRequest Request() => GoldenRequests.Request(Image, Prompt, BboxesJson, MaxNewTokens);
 
     public IEnumerable<string> GenerateArgs()
     {

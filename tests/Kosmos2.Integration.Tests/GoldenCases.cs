@@ -11,13 +11,7 @@ public sealed record GoldenCase(string Name, string ImagePath, string Prompt, st
     public override string ToString() => Name;
 
     /// <summary>The case as a public Generate request: its image, prompt, regions and token budget.</summary>
-    public GenerateRequest Request() => new()
-    {
-        Image = new Image { Data = Google.Protobuf.ByteString.CopyFrom(File.ReadAllBytes(ImagePath)) },
-        Prompt = Prompt,
-        Stopping = new StoppingParameters { MaxNewTokens = (uint)MaxNewTokens },
-        Regions = { GoldenRegions.From(BboxesJson) },
-    };
+    public GenerateRequest Request() => GoldenRequests.Request(ImagePath, Prompt, BboxesJson, MaxNewTokens);
 
     /// <summary>Every <c>cases/*/case.json</c> under the golden folder.</summary>
     public static IReadOnlyList<GoldenCase> All()
