@@ -19,10 +19,13 @@ public static class GatewayExtensions
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<Kosmos2ApiService>>(o =>
             o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes * 2 + (1 << 20)));
 
-        // Outermost on the public service, so calls the API-key check refuses are counted under their status too.
+        // Kestrel's own bound on a request body (HTTP/JSON calls; gRPC applies MaxReceiveMessageSize instead): one image
+        // with room for base64's 4/3 and the other fields, not Kestrel's default of 30 MB whatever the image limit.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxImageBytes * 2 + (1 << 20));
+
         builder.Services.AddSingleton<Generation.RequestOutcomeInterceptor>();
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<Kosmos2ApiService>>(o => o.Interceptors.Add<Generation.RequestOutcomeInterceptor>());
-        builder.AddGatewayAuth<Kosmos2ApiService>();
+        builder.AddGatewayAuth();
         builder.AddGatewayRouting();
         builder.AddGatewaySessions();
         builder.Services.AddSingleton<Generation.GatewayTokenizer>();
@@ -39,6 +42,7 @@ public static class GatewayExtensions
     public static WebApplication MapGateway(this WebApplication app)
     {
         app.MapGatewayWeb();
+        app.UseGatewayAuth();
         app.MapGrpcService<Kosmos2ApiService>();
         return app;
     }

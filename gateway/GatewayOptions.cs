@@ -44,6 +44,18 @@ public sealed class GatewayOptions
     /// <summary>Longest stop sequence, in characters.</summary>
     public int MaxStopSequenceChars { get; set; } = 64;
 
+    /// <summary>
+    /// Longest a public call may last, in seconds; a client's longer or missing deadline is cut to it. Bounds what a
+    /// client that stops reading can hold (a stream, a decoder slot, its request). 600 s ≫ 512 tokens at ~0.3 s each.
+    /// </summary>
+    public int MaxCallSeconds { get; set; } = 600;
+
+    /// <summary>Longest phrase (phrase grounding's <c>phrases</c>, a region's <c>phrase</c>), in characters.</summary>
+    public int MaxPhraseChars { get; set; } = 256;
+
+    /// <summary>Most boxes in one region (a phrase may point at several objects).</summary>
+    public int MaxBoxesPerRegion { get; set; } = 16;
+
     /// <summary>Seconds a chat session lives after its last turn (refreshed on every turn).</summary>
     public int SessionTtlSeconds { get; set; } = 3600;
 

@@ -11,4 +11,7 @@ public sealed class ApiKeyOptions
 
     /// <summary>When set, the key is refused from this instant on (ISO 8601, e.g. <c>2027-01-31T00:00:00Z</c>).</summary>
     public DateTimeOffset? ExpiresAt { get; set; }
+
+    /// <summary>What calls with this key may use; unset: <see cref="AuthOptions.DefaultQuota"/>.</summary>
+    public Quotas.TenantQuota? Quota { get; set; }
 }

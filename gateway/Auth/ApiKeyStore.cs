@@ -25,14 +25,18 @@ public sealed partial class ApiKeyStore : IDisposable
     private byte[]? _fileContentHash;
     private long _nextFileCheck;
 
-    public ApiKeyStore(IOptionsMonitor<AuthOptions> options, ILogger<ApiKeyStore> logger, TimeProvider time)
+    private readonly TenantCacheSalts _salts;
+
+    public ApiKeyStore(IOptionsMonitor<AuthOptions> options, TenantCacheSalts salts, ILogger<ApiKeyStore> logger, TimeProvider time)
     {
         _options = options;
+        _salts = salts;
         _logger = logger;
         _time = time;
         _configKeys = Build(options.CurrentValue.ApiKeys, "configuration");
-        // Decided once: a configuration reload that drops every key must lock the gateway, not open it.
-        IsOpen = _configKeys.Entries.Length == 0 && string.IsNullOrWhiteSpace(options.CurrentValue.ApiKeysFile);
+        // Decided once, from what was configured (a refused short key counts): a configuration reload that drops every
+        // key, or a key too short to accept, must lock the gateway, not open it.
+        IsOpen = options.CurrentValue.ApiKeys.Count == 0 && string.IsNullOrWhiteSpace(options.CurrentValue.ApiKeysFile);
         _optionsSubscription = options.OnChange(o => _configKeys = Build(o.ApiKeys, "configuration"));
         ReloadFileIfChanged(force: true);
     }
@@ -63,11 +67,11 @@ public sealed partial class ApiKeyStore : IDisposable
             LogExpiredKey(_logger, match.Tenant, expiry);
             return null;
         }
-        return match is null ? null : Tenant.Create(match.Tenant, _options.CurrentValue.SaltEmbeddingCacheByTenant);
+        return match is null ? null : _salts.TenantOf(match.Tenant, match.Quota ?? _options.CurrentValue.DefaultQuota);
     }
 
     /// <summary>The tenant of every call while <see cref="IsOpen"/>.</summary>
-    public Tenant OpenTenant => Tenant.Create(Tenant.LocalId, _options.CurrentValue.SaltEmbeddingCacheByTenant);
+    public Tenant OpenTenant => _salts.TenantOf(Tenant.LocalId, _options.CurrentValue.DefaultQuota);
 
     public void Dispose() => _optionsSubscription?.Dispose();
 
@@ -166,14 +170,19 @@ public sealed partial class ApiKeyStore : IDisposable
                 LogIncompleteKey(_logger, source);
                 continue;
             }
-            entries.Add(new KeyEntry(SHA256.HashData(Encoding.UTF8.GetBytes(key.Key)), key.Tenant.Trim(), key.ExpiresAt));
+            if (key.Key.Length < AuthOptions.MinKeyLength)
+            {
+                LogShortKey(_logger, key.Tenant, source, key.Key.Length, AuthOptions.MinKeyLength);
+                continue;
+            }
+            entries.Add(new KeyEntry(SHA256.HashData(Encoding.UTF8.GetBytes(key.Key)), key.Tenant.Trim(), key.ExpiresAt, key.Quota));
         }
         return new KeySet([.. entries]);
     }
 
     private static readonly JsonSerializerOptions JsonOptions = new() { PropertyNameCaseInsensitive = true, ReadCommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true };
 
-    private sealed record KeyEntry(byte[] Hash, string Tenant, DateTimeOffset? ExpiresAt);
+    private sealed record KeyEntry(byte[] Hash, string Tenant, DateTimeOffset? ExpiresAt, Quotas.TenantQuota? Quota);
 
     private sealed record KeySet(KeyEntry[] Entries)
     {
@@ -182,6 +191,9 @@ public sealed partial class ApiKeyStore : IDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An API key entry in {Source} has no key or no tenant and is ignored.")]
     private static partial void LogIncompleteKey(ILogger logger, string source);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "An API key of tenant {Tenant} in {Source} has {Length} characters, fewer than the {Minimum} required, and is refused.")]
+    private static partial void LogShortKey(ILogger logger, string tenant, string source, int length, int minimum);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "An expired API key of tenant {Tenant} (expired {ExpiresAt:o}) was refused.")]
     private static partial void LogExpiredKey(ILogger logger, string tenant, DateTimeOffset expiresAt);

@@ -1,23 +1,27 @@
+using Kosmos2.Gateway.Quotas;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Kosmos2.Gateway.Auth;
 
-/// <summary>Registers API-key authentication.</summary>
+/// <summary>Registers API-key authentication, tenants' cache namespaces and quotas.</summary>
 public static class AuthExtensions
 {
-    /// <summary>
-    /// Binds <see cref="AuthOptions"/>, adds the key store and the startup report, and puts
-    /// <see cref="ApiKeyInterceptor"/> on <typeparamref name="TService"/> only (health and reflection stay open).
-    /// </summary>
-    public static WebApplicationBuilder AddGatewayAuth<TService>(this WebApplicationBuilder builder)
-        where TService : class
+    /// <summary>Binds <see cref="AuthOptions"/> and adds the key store, the tenants' salts and quotas, and the startup report.</summary>
+    public static WebApplicationBuilder AddGatewayAuth(this WebApplicationBuilder builder)
     {
         builder.Services.Configure<AuthOptions>(builder.Configuration.GetSection(AuthOptions.SectionName));
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<TenantCacheSalts>();
         builder.Services.AddSingleton<ApiKeyStore>();
-        builder.Services.AddSingleton<ApiKeyInterceptor>();
-        builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<TService>>(o => o.Interceptors.Add<ApiKeyInterceptor>());
+        builder.Services.AddSingleton<TenantQuotas>();
         builder.Services.AddHostedService<AuthStartupReport>();
         return builder;
+    }
+
+    /// <summary>Admits every call of the public service on its headers (<see cref="PublicCallGate"/>) before its body is read.</summary>
+    public static WebApplication UseGatewayAuth(this WebApplication app)
+    {
+        app.UseMiddleware<PublicCallGate>();
+        return app;
     }
 }

@@ -22,10 +22,23 @@ public sealed class AuthOptions
     public double ApiKeysFileCheckSeconds { get; set; } = 2;
 
     /// <summary>
-    /// Gives each tenant its own embedding-cache namespace (<see cref="Tenant.EmbeddingCacheSalt"/>). Off by default
-    /// because it costs cache hits across tenants; see <see cref="Tenant"/> for why one would turn it on.
+    /// Gives each tenant its own embedding-cache namespace (<see cref="Tenant.EmbeddingCacheSalt"/>), so images belong to
+    /// the tenant that sent them. On by default; false makes one cache shared by every tenant (a hash-only request then
+    /// finds any tenant's image): only for tenants that trust each other.
     /// </summary>
-    public bool SaltEmbeddingCacheByTenant { get; set; }
+    public bool SaltEmbeddingCacheByTenant { get; set; } = true;
+
+    /// <summary>
+    /// The server secret that keys each tenant's cache namespace (<see cref="TenantCacheSalts"/>); the same on every
+    /// gateway replica. Unset: the cluster's <c>Internal:Secret</c>, else a random key per process.
+    /// </summary>
+    public string? EmbeddingCacheSecret { get; set; }
+
+    /// <summary>The quota of every key that sets none, and of the open gateway's tenant; unset figures are no limit.</summary>
+    public Quotas.TenantQuota DefaultQuota { get; set; } = Quotas.TenantQuota.Unlimited;
+
+    /// <summary>Shortest accepted API key, in characters: a short key can be guessed (16 random characters ≈ 95 bits).</summary>
+    public const int MinKeyLength = 16;
 
     /// <summary>
     /// Lets a gateway with no key listen beyond loopback, every call let in as tenant <c>local</c>. Off: such a gateway

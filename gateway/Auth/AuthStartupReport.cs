@@ -13,6 +13,15 @@ internal sealed partial class AuthStartupReport(ApiKeyStore keys, IOptions<AuthO
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        for (var i = 0; i < auth.Value.ApiKeys.Count; i++)
+        {
+            if (auth.Value.ApiKeys[i].Key is { Length: > 0 and < AuthOptions.MinKeyLength } shortKey)
+            {
+                throw new InvalidOperationException(
+                    $"Auth:ApiKeys:{i}:Key has {shortKey.Length} characters; API keys need at least {AuthOptions.MinKeyLength} " +
+                    "(e.g. `openssl rand -hex 16`), as a short key can be guessed.");
+            }
+        }
         if (!keys.IsOpen)
         {
             LogKeys(logger, keys.KeyCount);

@@ -13,6 +13,9 @@ public sealed class GatewayMetrics
     private readonly Counter<long> _imageCache;
     private readonly Counter<long> _outcomes;
     private readonly Counter<long> _tokens;
+    private readonly Counter<long> _tenantRequests;
+    private readonly Counter<long> _tenantTokens;
+    private readonly Counter<long> _tenantRefusals;
 
     /// <param name="meters">The host's meter factory: each gateway's instruments are its own (tests tell hosts apart by it).</param>
     public GatewayMetrics(IMeterFactory meters)
@@ -24,7 +27,25 @@ public sealed class GatewayMetrics
         _imageCache = meter.CreateCounter<long>("kosmos2.gateway.image_cache", description: "Images by embedding-cache outcome (hit or miss).");
         _outcomes = meter.CreateCounter<long>("kosmos2.gateway.requests", description: "Finished requests by method and gRPC status.");
         _tokens = meter.CreateCounter<long>("gen_ai.client.token.usage", "{token}", "Tokens by type (input, output).");
+        _tenantRequests = meter.CreateCounter<long>("kosmos2.gateway.tenant.requests", "{request}", "Calls admitted, by tenant.");
+        _tenantTokens = meter.CreateCounter<long>("kosmos2.gateway.tenant.tokens", "{token}", "Tokens used, by tenant and type (input, output).");
+        _tenantRefusals = meter.CreateCounter<long>("kosmos2.gateway.tenant.refusals", "{request}",
+            "Calls refused by a tenant's quota, by tenant and reason (requests_per_second, tokens_per_minute, in_flight).");
     }
+
+    /// <summary>A call admitted for <paramref name="tenant"/>.</summary>
+    public void RecordTenantRequest(string tenant) => _tenantRequests.Add(1, new KeyValuePair<string, object?>("tenant", tenant));
+
+    /// <summary>Tokens one of <paramref name="tenant"/>'s generations used.</summary>
+    public void RecordTenantTokens(string tenant, int inputTokens, int outputTokens)
+    {
+        _tenantTokens.Add(inputTokens, new KeyValuePair<string, object?>("tenant", tenant), new KeyValuePair<string, object?>("gen_ai.token.type", "input"));
+        _tenantTokens.Add(outputTokens, new KeyValuePair<string, object?>("tenant", tenant), new KeyValuePair<string, object?>("gen_ai.token.type", "output"));
+    }
+
+    /// <summary>A call of <paramref name="tenant"/> refused by its quota.</summary>
+    public void RecordTenantRefusal(string tenant, string reason) =>
+        _tenantRefusals.Add(1, new KeyValuePair<string, object?>("tenant", tenant), new KeyValuePair<string, object?>("reason", reason));
 
     public void RecordImage(bool cacheHit, double seconds)
     {

@@ -3,6 +3,7 @@ using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Contracts.V1;
 using Kosmos2.Gateway.Auth;
+using Kosmos2.Gateway.Quotas;
 using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Prompts;
 using Kosmos2.ServiceDefaults;
@@ -15,7 +16,7 @@ namespace Kosmos2.Gateway.Generation;
 /// of several phrases runs one generation per phrase, batched together by the decoder, streamed through one writer.
 /// </summary>
 public sealed class GenerateHandler(IOptions<GatewayOptions> options, GenerationRunner runner, GatewayTokenizer tokenizer,
-    GenerateResults results, GatewayMetrics metrics)
+    GenerateResults results, GatewayMetrics metrics, TenantQuotas quotas)
 {
     private readonly GatewayOptions _options = options.Value;
 
@@ -28,12 +29,16 @@ public sealed class GenerateHandler(IOptions<GatewayOptions> options, Generation
         RequestValidator.ValidateRegions(request.Regions, _options);
         RequestValidator.ValidateSampling(request.Sampling, _options, tokenizer.Tokenizer.VocabSize);
         var maxNewTokens = RequestValidator.ValidateStopping(request.Stopping, _options);
-        if (request.Phrases.Count > _options.MaxRegions)
-        {
-            RpcErrors.OverLimit("phrases", request.Phrases.Count.ToString(), _options.MaxRegions.ToString(), "Gateway:MaxRegions");
-        }
+        RequestValidator.ValidatePhrases(request.Phrases, _options);
 
-        var image = await runner.EncodeImageAsync(request.Image, context.GetTenant(), context).ConfigureAwait(false);
+        // Phrase grounding runs one generation (a decoder slot) per phrase: the call holds one in-flight stream of its
+        // tenant's budget, the other phrases take theirs here, before any work.
+        var tenant = context.GetTenant();
+        var fanOut = request.Task == TaskKind.PhraseGrounding ? request.Phrases.Count : 1;
+        using var phraseStreams = quotas.TryTakeMore(tenant, fanOut - 1, out var refusal)
+            ?? throw RpcErrors.ResourceExhaustedException(refusal.Message, refusal.RetryAfter);
+
+        var image = await runner.EncodeImageAsync(request.Image, tenant, context).ConfigureAwait(false);
         RequestValidator.ValidateRegions(request.Regions, _options, image.Width, image.Height);
         var sampling = DecodeSamplingOf(request.Sampling);
         var stopStrings = request.Stopping?.StopSequences.ToList() ?? [];

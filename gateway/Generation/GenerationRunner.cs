@@ -3,6 +3,7 @@ using Grpc.Core;
 using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Contracts.V1;
 using Kosmos2.Gateway.Auth;
+using Kosmos2.Gateway.Quotas;
 using Kosmos2.Gateway.Routing;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Prompts;
@@ -44,7 +45,7 @@ public sealed record GenerationOutcome(
 /// Runs generations for the public API: gets image embeddings from the vision pool, streams token ids from a
 /// decoder, and turns them into text deltas and entities with the streaming grounding parser.
 /// </summary>
-public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, GatewayTokenizer tokenizer, GatewayMetrics metrics)
+public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, GatewayTokenizer tokenizer, GatewayMetrics metrics, TenantQuotas quotas)
 {
     /// <summary>Encodes (or finds by hash) the request's image.</summary>
     public async Task<EncodedImage> EncodeImageAsync(Contracts.V1.Image image, Tenant tenant, ServerCallContext context)
@@ -106,6 +107,22 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
         // Nothing is written before a decoder has taken the request: a refusal (RESOURCE_EXHAUSTED with its retry hint,
         // UNAVAILABLE) must reach the client before any message, so it can retry the whole call.
         using var generation = await decoders.GenerateAsync(request, input.PreferredDecoder, WorkerCallOptions.From(context)).ConfigureAwait(false);
+        var generated = new List<int>();
+        try
+        {
+            return await StreamAsync(input, image, stream, sinceArrival, context, generation, parser, logprobs, generated).ConfigureAwait(false);
+        }
+        finally
+        {
+            // Whatever the outcome, the decoder ran the prompt and the tokens that came back: they count against the tenant.
+            quotas.Charge(context.GetTenant(), input.InputIds.Count, generated.Count);
+        }
+    }
+
+    private async Task<GenerationOutcome> StreamAsync(GenerationInput input, EncodedImage image, IServerStreamWriter<GenerateResponse>? stream,
+        Stopwatch sinceArrival, ServerCallContext context, DecoderGeneration generation, StreamingGroundingParser parser, LogprobTracker? logprobs,
+        List<int> generated)
+    {
         if (stream is not null && parser.PromptText.Length > 0)
         {
             await stream.WriteAsync(new GenerateResponse { Delta = new TextDelta { Text = parser.PromptText } }, context.CancellationToken).ConfigureAwait(false);
@@ -114,7 +131,6 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
                 await stream.WriteAsync(new GenerateResponse { Entity = EntityMapping.ToProto(entity, image.Width, image.Height) }, context.CancellationToken).ConfigureAwait(false);
             }
         }
-        var generated = new List<int>();
         var finish = FinishReason.Unspecified;
         double queueMs = 0;
         double ttftMs = 0;

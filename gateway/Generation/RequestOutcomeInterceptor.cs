@@ -8,8 +8,9 @@ namespace Kosmos2.Gateway.Generation;
 
 /// <summary>
 /// Counts every call of the public service under the status its client got (<c>OK</c>, <c>INVALID_ARGUMENT</c>,
-/// <c>UNAUTHENTICATED</c>, …), with its duration. Registered first, so refusals by the API-key check count too; an
-/// exception that is not an <see cref="RpcException"/> counts as what <see cref="ErrorInterceptor"/> turns it into.
+/// <c>RESOURCE_EXHAUSTED</c>, …), with its duration; calls refused on their headers (no key, over quota) are counted by
+/// <see cref="Auth.PublicCallGate"/>. An exception that is not an <see cref="RpcException"/> counts as what
+/// <see cref="ErrorInterceptor"/> turns it into.
 /// </summary>
 public sealed partial class RequestOutcomeInterceptor(GatewayMetrics metrics) : Interceptor
 {

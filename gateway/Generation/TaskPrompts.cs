@@ -1,4 +1,5 @@
 using Kosmos2.Contracts.V1;
+using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Grounding;
 using Kosmos2.Processing.Prompts;
 using Kosmos2.ServiceDefaults;
@@ -137,7 +138,7 @@ public static class TaskPrompts
     {
         if (words.Contains('<', StringComparison.Ordinal) || words.Contains('>', StringComparison.Ordinal))
         {
-            RpcErrors.InvalidArgument($"`{field}` must not contain '<' or '>' (got \"{words}\").");
+            RpcErrors.InvalidArgument($"`{field}` must not contain '<' or '>' (got {RequestValidator.Quote(words)}).");
         }
         return words.Trim();
     }

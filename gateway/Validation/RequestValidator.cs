@@ -46,6 +46,26 @@ public static class RequestValidator
         }
     }
 
+    /// <summary>Phrases to ground: at most <see cref="GatewayOptions.MaxRegions"/>, each at most <see cref="GatewayOptions.MaxPhraseChars"/>.</summary>
+    public static void ValidatePhrases(IReadOnlyList<string> phrases, GatewayOptions options, string field = "phrases")
+    {
+        if (phrases.Count > options.MaxRegions)
+        {
+            RpcErrors.OverLimit(field, $"{phrases.Count} phrases", $"{options.MaxRegions}", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxRegions));
+        }
+        for (var i = 0; i < phrases.Count; i++)
+        {
+            if (phrases[i].Length > options.MaxPhraseChars)
+            {
+                RpcErrors.OverLimit($"{field}[{i}]", $"{phrases[i].Length} characters", $"{options.MaxPhraseChars} characters", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPhraseChars));
+            }
+        }
+    }
+
+    /// <summary>What a client sent, for an error message: at most 40 characters of it, so a message never echoes a huge field.</summary>
+    public static string Quote(string value, int maxChars = 40) =>
+        value.Length <= maxChars ? $"\"{value}\"" : $"\"{value[..maxChars]}…\" ({value.Length} characters)";
+
     /// <summary>
     /// Regions: at most <see cref="GatewayOptions.MaxRegions"/>. A region with no box is a phrase without one (the
     /// reference's <c>None</c>). A coordinate box has ordered corners (x2 &gt; x1, y2 &gt; y1) inside the image: [0, 1] for
@@ -62,9 +82,13 @@ public static class RequestValidator
         for (var r = 0; r < regions.Count; r++)
         {
             var region = regions[r];
-            if (region.Phrase.Length > options.MaxPromptChars)
+            if (region.Phrase.Length > options.MaxPhraseChars)
             {
-                RpcErrors.OverLimit($"{field}[{r}].phrase", $"{region.Phrase.Length} characters", $"{options.MaxPromptChars} characters", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPromptChars));
+                RpcErrors.OverLimit($"{field}[{r}].phrase", $"{region.Phrase.Length} characters", $"{options.MaxPhraseChars} characters", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxPhraseChars));
+            }
+            if (region.Boxes.Count > options.MaxBoxesPerRegion)
+            {
+                RpcErrors.OverLimit($"{field}[{r}].boxes", $"{region.Boxes.Count} boxes", $"{options.MaxBoxesPerRegion}", GatewayOptions.SectionName + ":" + nameof(GatewayOptions.MaxBoxesPerRegion));
             }
             for (var b = 0; b < region.Boxes.Count; b++)
             {

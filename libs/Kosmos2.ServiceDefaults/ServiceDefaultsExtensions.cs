@@ -34,6 +34,12 @@ public static class ServiceDefaultsExtensions
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
+            kestrel.Limits.MaxConcurrentConnections = options.MaxConnections;
+            kestrel.Limits.MaxConcurrentUpgradedConnections = options.MaxConnections;
+            kestrel.Limits.Http2.MaxStreamsPerConnection = options.MaxStreamsPerConnection;
+            kestrel.Limits.MaxRequestHeadersTotalSize = options.MaxRequestHeaderBytes;
+            kestrel.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(options.KeepAlivePingSeconds);
+            kestrel.Limits.Http2.KeepAlivePingTimeout = TimeSpan.FromSeconds(options.KeepAlivePingTimeoutSeconds);
             var address = IPAddress.Parse(options.Host);
             // Plain HTTP/2 (h2c with prior knowledge): gRPC between pods and on loopback needs no TLS or ALPN.
             kestrel.Listen(address, options.Port, listen => listen.Protocols = HttpProtocols.Http2);
@@ -93,13 +99,16 @@ public static class ServiceDefaultsExtensions
         return builder;
     }
 
-    /// <summary>Maps health, reflection and the metrics endpoint.</summary>
+    /// <summary>Maps health, reflection (when <see cref="ServiceOptions.EnableReflection"/>) and the metrics endpoint.</summary>
     public static WebApplication MapServiceDefaults(this WebApplication app)
     {
         MalformedRequestGuard.EnsureActive(app.Services);
         app.MapGrpcHealthChecksService();
-        app.MapGrpcReflectionService();
         var options = app.Configuration.GetSection(ServiceOptions.SectionName).Get<ServiceOptions>() ?? new ServiceOptions();
+        if (options.EnableReflection)
+        {
+            app.MapGrpcReflectionService();
+        }
         if (options.MetricsPort > 0)
         {
             // Only on the metrics port, told by the connection's local port: a Host header (RequireHost) is the

@@ -84,7 +84,7 @@ public sealed class BatchCommandTests(GoldenUpFixture up)
     }
 
     private string[] Args(string manifest, string output, params string[] more) =>
-        ["batch", manifest, "--output", output, "--gateway", up.Gateway, "--api-key", "secret", "--max-new-tokens", MaxNewTokens, .. more];
+        ["batch", manifest, "--output", output, "--gateway", up.Gateway, "--api-key", "secret-key-0123456789", "--max-new-tokens", MaxNewTokens, .. more];
 
     /// <summary>200 copies (distinct files) of the golden images, tasks in turn; returns the manifest and each id's (image, task).</summary>
     private static (string Manifest, Dictionary<string, (string Image, string Task)> Sources) WriteManifest(string folder)
@@ -132,7 +132,7 @@ public sealed class BatchCommandTests(GoldenUpFixture up)
                     "refer" => ["refer", image, "--box", Box],
                     _ => ["ask", image, Question],
                 };
-                var run = await CliProcess.RunAsync([.. command, "--json", "--gateway", up.Gateway, "--api-key", "secret", "--max-new-tokens", MaxNewTokens]);
+                var run = await CliProcess.RunAsync([.. command, "--json", "--gateway", up.Gateway, "--api-key", "secret-key-0123456789", "--max-new-tokens", MaxNewTokens]);
                 Assert.True(run.ExitCode == 0, $"{task} {image}: {run.Stderr}");
                 expected[(image, task)] = GoldenUpFixture.Comparable(run.Stdout);
             }

@@ -95,7 +95,7 @@ public sealed class EvalCommandTests(GoldenUpFixture up)
         Assert.Contains("item 0: a box's second corner is left of or above its first", run.Stderr);
     }
 
-    private string[] Client() => ["--gateway", up.Gateway, "--api-key", "secret", .. RequestOptions];
+    private string[] Client() => ["--gateway", up.Gateway, "--api-key", "secret-key-0123456789", .. RequestOptions];
 
     /// <summary>The model's own top box (pixels) for each item, through <c>kosmos2 batch</c> with the eval's REC task.</summary>
     private async Task<double[]?[]> PredictAsync(string folder, List<(string Image, string Expression)> items)

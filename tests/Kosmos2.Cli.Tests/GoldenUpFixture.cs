@@ -18,7 +18,7 @@ public sealed class GoldenUpFixture : IAsyncLifetime
     {
         var port = FreePort.Next();
         Gateway = $"127.0.0.1:{port}";
-        _up = await UpProcess.StartAsync(["up", "--model-dir", RepoPaths.GoldenModelDir, "--dtype", "float32", "--port", port.ToString(), "--api-key", "secret"]);
+        _up = await UpProcess.StartAsync(["up", "--model-dir", RepoPaths.GoldenModelDir, "--dtype", "float32", "--port", port.ToString(), "--api-key", "secret-key-0123456789"]);
     }
 
     public async Task DisposeAsync()

@@ -11,11 +11,11 @@ public sealed class UpCommandTests
     {
         var port = FreePort.Next();
         var gateway = $"127.0.0.1:{port}";
-        await using var up = await UpProcess.StartAsync(["up", "--model-dir", RepoPaths.GoldenModelDir, "--dtype", "float32", "--port", port.ToString(), "--api-key", "secret"]);
+        await using var up = await UpProcess.StartAsync(["up", "--model-dir", RepoPaths.GoldenModelDir, "--dtype", "float32", "--port", port.ToString(), "--api-key", "secret-key-0123456789"]);
 
         foreach (var golden in GoldenCase.AllInEveryBoxForm())
         {
-            var (exit, stdout, stderr) = await CliProcess.RunAsync([.. golden.GenerateArgs(), "--gateway", gateway, "--api-key", "secret"]);
+            var (exit, stdout, stderr) = await CliProcess.RunAsync([.. golden.GenerateArgs(), "--gateway", gateway, "--api-key", "secret-key-0123456789"]);
             Assert.True(exit == 0, $"{golden.Name}: {stderr}");
             golden.AssertMatches(stdout);
             using var json = JsonDocument.Parse(stdout);
@@ -25,7 +25,7 @@ public sealed class UpCommandTests
         foreach (var golden in GoldenCase.All())
         {
             // --json with --logprobs: one log-probability per new token, and a confidence (or null, from the prompt) per box.
-            var (exit, stdout, stderr) = await CliProcess.RunAsync([.. golden.GenerateArgs(), "--gateway", gateway, "--api-key", "secret", "--constrain-grounding", "--top-logprobs", "2"]);
+            var (exit, stdout, stderr) = await CliProcess.RunAsync([.. golden.GenerateArgs(), "--gateway", gateway, "--api-key", "secret-key-0123456789", "--constrain-grounding", "--top-logprobs", "2"]);
             Assert.True(exit == 0, $"{golden.Name}: {stderr}");
             using var json = JsonDocument.Parse(stdout);
             var ids = json.RootElement.GetProperty("new_token_ids").EnumerateArray().Select(e => e.GetInt32());
@@ -40,7 +40,7 @@ public sealed class UpCommandTests
         Assert.StartsWith("UNAUTHENTICATED: ", refused.Stderr);
 
         var image = GoldenCase.All()[0].Image;
-        var chat = await CliProcess.RunAsync(["chat", image, "--gateway", gateway, "--api-key", "secret", "--json", "--max-new-tokens", "6"],
+        var chat = await CliProcess.RunAsync(["chat", image, "--gateway", gateway, "--api-key", "secret-key-0123456789", "--json", "--max-new-tokens", "6"],
             stdin: "What is in the picture?\nWhat is <phrase>this</phrase>? --box 0.1,0.1,0.6,0.5\n");
         Assert.True(chat.ExitCode == 0, chat.Stderr);
         var turns = chat.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);

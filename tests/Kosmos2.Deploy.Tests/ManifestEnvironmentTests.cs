@@ -17,7 +17,7 @@ namespace Kosmos2.Deploy.Tests;
 /// </summary>
 public sealed class ManifestEnvironmentTests
 {
-    private const string ApiKey = "deploy-test-key";
+    private const string ApiKey = "deploy-test-key-0123456789";
 
     private static readonly string[] Services = ["vision-worker", "decoder-worker", "gateway"];
 

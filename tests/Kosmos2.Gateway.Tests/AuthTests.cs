@@ -86,9 +86,13 @@ public sealed class AuthTests
     }
 
     [Fact]
-    public async Task Keys_map_to_their_tenants_and_the_salt_is_per_tenant_only_when_asked()
+    public async Task Keys_map_to_their_tenants_each_with_its_own_cache_namespace_keyed_by_the_server_secret()
     {
-        await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?>(TwoKeys) { ["Auth:SaltEmbeddingCacheByTenant"] = "true" });
+        var withSecret = new Dictionary<string, string?>(TwoKeys) { ["Auth:EmbeddingCacheSecret"] = "cluster-secret-0123456789" };
+        await using var gateway = await GatewayHost.StartAsync(withSecret);
+        await using var replica = await GatewayHost.StartAsync(withSecret);
+        await using var otherSecret = await GatewayHost.StartAsync(new Dictionary<string, string?>(TwoKeys) { ["Auth:EmbeddingCacheSecret"] = "another-secret-0123456789" });
+        await using var shared = await GatewayHost.StartAsync(new Dictionary<string, string?>(TwoKeys) { ["Auth:SaltEmbeddingCacheByTenant"] = "false" });
         var store = gateway.Services.GetRequiredService<ApiKeyStore>();
 
         var acme = store.Authenticate("key-of-acme-0123456789");
@@ -98,9 +102,47 @@ public sealed class AuthTests
         Assert.Equal("globex", globex?.Id);
         Assert.NotEqual("", acme!.EmbeddingCacheSalt);
         Assert.NotEqual(acme.EmbeddingCacheSalt, globex!.EmbeddingCacheSalt);
-        Assert.Equal(Tenant.CacheSaltFor("acme"), acme.EmbeddingCacheSalt);
-        Assert.Equal("", Tenant.Create("acme", saltCache: false).EmbeddingCacheSalt);
+        // Replicas with one secret agree (a hash sent to one is found through another); another secret gives other
+        // namespaces, so a salt cannot be computed from the tenant's name alone.
+        Assert.Equal(acme.EmbeddingCacheSalt, replica.Services.GetRequiredService<ApiKeyStore>().Authenticate("key-of-acme-0123456789")!.EmbeddingCacheSalt);
+        Assert.NotEqual(acme.EmbeddingCacheSalt, otherSecret.Services.GetRequiredService<ApiKeyStore>().Authenticate("key-of-acme-0123456789")!.EmbeddingCacheSalt);
+        Assert.Equal("", shared.Services.GetRequiredService<ApiKeyStore>().Authenticate("key-of-acme-0123456789")!.EmbeddingCacheSalt);
         Assert.Null(store.Authenticate(""));
+    }
+
+    [Fact]
+    public async Task A_configured_key_shorter_than_the_minimum_stops_the_gateway_from_starting()
+    {
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => GatewayHost.StartAsync(new Dictionary<string, string?>
+        {
+            ["Auth:ApiKeys:0:Key"] = new string('k', AuthOptions.MinKeyLength - 1),
+            ["Auth:ApiKeys:0:Tenant"] = "acme",
+        }));
+
+        Assert.Contains($"at least {AuthOptions.MinKeyLength}", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_short_key_in_the_key_file_is_refused_and_the_others_still_work()
+    {
+        var dir = Directory.CreateTempSubdirectory("kosmos2-keys-");
+        try
+        {
+            var shortKey = new string('s', AuthOptions.MinKeyLength - 1);
+            var file = Path.Combine(dir.FullName, "keys.json");
+            File.WriteAllText(file, JsonSerializer.Serialize(new[] { new { key = shortKey, tenant = "acme" }, new { key = "long-enough-key-0123", tenant = "globex" } }));
+            await using var gateway = await GatewayHost.StartAsync(new Dictionary<string, string?> { ["Auth:ApiKeysFile"] = file });
+            var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
+
+            var ex = await Assert.ThrowsAsync<RpcException>(() => client.GetInfoAsync(new GetInfoRequest(), Bearer(shortKey)).ResponseAsync);
+
+            Assert.Equal(StatusCode.Unauthenticated, ex.StatusCode);
+            await client.GetInfoAsync(new GetInfoRequest(), Bearer("long-enough-key-0123"));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
     }
 
     [Fact]

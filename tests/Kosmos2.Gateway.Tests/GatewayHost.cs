@@ -15,10 +15,14 @@ public sealed class GatewayHost : IAsyncDisposable
     private GatewayHost(WebApplication app, int port)
     {
         App = app;
-        Channel = GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        Url = $"http://127.0.0.1:{port}";
+        Channel = GrpcChannel.ForAddress(Url);
     }
 
     public WebApplication App { get; }
+
+    /// <summary>The gRPC port's address, <c>http://127.0.0.1:PORT</c>.</summary>
+    public string Url { get; }
 
     public GrpcChannel Channel { get; }
 

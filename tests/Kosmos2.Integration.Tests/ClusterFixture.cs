@@ -5,8 +5,14 @@ namespace Kosmos2.Integration.Tests;
 /// <summary>One cluster shared by the tests of a collection (starting one takes a few seconds).</summary>
 public sealed class ClusterFixture : IAsyncLifetime
 {
-    public static readonly Metadata TenantA = new() { { "authorization", "Bearer key-a" } };
-    public static readonly Metadata TenantB = new() { { "x-api-key", "key-b" } };
+    public const string KeyA = "key-a-0123456789abcdef";
+    public const string KeyB = "key-b-0123456789abcdef";
+
+    /// <summary>The key of a tenant whose quota is 1 token a minute: its first generation is served, the next refused.</summary>
+    public const string KeyOfTinyQuota = "key-q-0123456789abcdef";
+
+    public static readonly Metadata TenantA = new() { { "authorization", "Bearer " + KeyA } };
+    public static readonly Metadata TenantB = new() { { "x-api-key", KeyB } };
 
     private LocalCluster? _cluster;
 
@@ -16,10 +22,13 @@ public sealed class ClusterFixture : IAsyncLifetime
 
     public static Dictionary<string, string> ApiKeys => new()
     {
-        ["Auth__ApiKeys__0__Key"] = "key-a",
+        ["Auth__ApiKeys__0__Key"] = KeyA,
         ["Auth__ApiKeys__0__Tenant"] = "tenant-a",
-        ["Auth__ApiKeys__1__Key"] = "key-b",
+        ["Auth__ApiKeys__1__Key"] = KeyB,
         ["Auth__ApiKeys__1__Tenant"] = "tenant-b",
+        ["Auth__ApiKeys__2__Key"] = KeyOfTinyQuota,
+        ["Auth__ApiKeys__2__Tenant"] = "tenant-q",
+        ["Auth__ApiKeys__2__Quota__TokensPerMinute"] = "1",
     };
 
     public async Task InitializeAsync() => _cluster = await LocalCluster.StartAsync(ApiKeys);

@@ -25,7 +25,7 @@ public sealed class NodeInteropTests(ClusterFixture fixture)
         }
         var gateway = $"127.0.0.1:{fixture.Cluster.Gateway.Port}";
 
-        var (exit, stdout, stderr) = await RunAsync("node", ["hostile.mjs", gateway, Requests.ToString(), "16", "key-a"], client, TimeSpan.FromMinutes(8));
+        var (exit, stdout, stderr) = await RunAsync("node", ["hostile.mjs", gateway, Requests.ToString(), "16", ClusterFixture.KeyA], client, TimeSpan.FromMinutes(8));
 
         Assert.True(exit == 0, $"node client exit {exit}: {stdout}\n{stderr}");
         using var summary = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]);

@@ -1,3 +1,4 @@
+using Grpc.Core;
 using Grpc.Health.V1;
 using Grpc.Reflection.V1Alpha;
 using Kosmos2.Contracts.Internal.V1;
@@ -24,9 +25,10 @@ public sealed class ServicesStartTests
 
     [Theory]
     [MemberData(nameof(Services))]
-    public async Task Service_reports_serving_and_lists_its_services_through_reflection(string folder, string assembly, string apiService)
+    public async Task Service_reports_serving_and_lists_its_services_through_reflection_when_enabled(string folder, string assembly, string apiService)
     {
-        await using var service = ServiceProcess.Start(folder, RepoPaths.BuiltAssembly(folder, assembly), GoldenModelEnvironment);
+        await using var service = ServiceProcess.Start(folder, RepoPaths.BuiltAssembly(folder, assembly),
+            new Dictionary<string, string>(GoldenModelEnvironment) { ["Service__EnableReflection"] = "true" });
         await service.WaitHealthyAsync(TimeSpan.FromSeconds(60));
 
         var health = await new Health.HealthClient(service.Channel).CheckAsync(new HealthCheckRequest());
@@ -38,6 +40,19 @@ public sealed class ServicesStartTests
         Assert.Contains("grpc.reflection.v1alpha.ServerReflection", listed);
 
         Assert.Equal(0, await service.StopAsync(TimeSpan.FromSeconds(20)));
+    }
+
+    [Theory]
+    [MemberData(nameof(Services))]
+    public async Task Reflection_is_off_by_default(string folder, string assembly, string apiService)
+    {
+        await using var service = ServiceProcess.Start(folder, RepoPaths.BuiltAssembly(folder, assembly), GoldenModelEnvironment);
+        await service.WaitHealthyAsync(TimeSpan.FromSeconds(60));
+
+        var ex = await Assert.ThrowsAsync<RpcException>(() => ListServicesAsync(service));
+
+        Assert.Equal(StatusCode.Unimplemented, ex.StatusCode);
+        Assert.NotEmpty(apiService);
     }
 
     [Fact]

@@ -55,7 +55,7 @@ public sealed class TracingTests
             var traceId = ActivityTraceId.CreateRandom();
             var headers = new Metadata
             {
-                { "authorization", "Bearer key-a" },
+                { "authorization", "Bearer " + ClusterFixture.KeyA },
                 { "traceparent", $"00-{traceId.ToHexString()}-{ActivitySpanId.CreateRandom().ToHexString()}-01" },
             };
             var client = new Contracts.V1.Kosmos2.Kosmos2Client(cluster.Gateway.Channel);

@@ -10,7 +10,7 @@ namespace Kosmos2.Web.Tests;
 /// </summary>
 public sealed partial class WebCluster : IAsyncLifetime
 {
-    public const string ApiKey = "web-secret";
+    public const string ApiKey = "web-secret-0123456789";
 
     private UpProcess? _up;
     private IPlaywright? _playwright;
