@@ -191,7 +191,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         }
         var stopping = request.Stopping ?? new DecodeStopping();
         var stops = stopping.StopSequences.Where(s => s.TokenIds.Count > 0).Select(s => s.TokenIds.Select(t => (int)t).ToArray()).ToList();
-        var embeddings = request.ImageEmbeddings is { Data.Length: > 0 } tensor ? ToEmbeddings(tensor, info) : null;
+        var embeddings = request.ImageEmbeddings is { Data.Length: > 0 } tensor ? ToEmbeddings(tensor, info, request.PrefixCacheNamespace) : null;
         var sampling = request.Sampling ?? new DecodeSampling();
         if (sampling.ConstrainGrounding && !Sampling.GroundingVocabulary.Supports(info.VocabSize))
         {
@@ -213,7 +213,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
             (int)Math.Min(request.ImageOffset, int.MaxValue));
     }
 
-    private static ReceivedEmbeddings ToEmbeddings(TensorBytes tensor, EngineInfo info)
+    private static ReceivedEmbeddings ToEmbeddings(TensorBytes tensor, EngineInfo info, string prefixCacheNamespace)
     {
         var elementSize = tensor.Dtype switch
         {
@@ -234,7 +234,7 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
         {
             RpcErrors.InvalidArgument($"image_embeddings.data holds {tensor.Data.Length} bytes; [{rows}, {info.HiddenSize}] of {tensor.Dtype} needs {rows * info.HiddenSize * elementSize}.");
         }
-        return new ReceivedEmbeddings(tensor.Dtype, rows, info.HiddenSize, tensor.Data.ToByteArray());
+        return new ReceivedEmbeddings(tensor.Dtype, rows, info.HiddenSize, tensor.Data.ToByteArray(), prefixCacheNamespace);
     }
 
     [DoesNotReturn]

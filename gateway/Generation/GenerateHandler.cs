@@ -38,7 +38,7 @@ public sealed class GenerateHandler(IOptions<GatewayOptions> options, Generation
         using var phraseStreams = quotas.TryTakeMore(tenant, fanOut - 1, out var refusal)
             ?? throw RpcErrors.ResourceExhaustedException(refusal.Message, refusal.RetryAfter);
 
-        var image = await runner.EncodeImageAsync(request.Image, tenant, context).ConfigureAwait(false);
+        var image = await runner.EncodeImageAsync(request.Image, tenant.EmbeddingCacheSalt, context).ConfigureAwait(false);
         RequestValidator.ValidateRegions(request.Regions, _options, image.Width, image.Height);
         var sampling = DecodeSamplingOf(request.Sampling);
         var stopStrings = request.Stopping?.StopSequences.ToList() ?? [];

@@ -12,7 +12,8 @@ using Kosmos2.ServiceDefaults;
 namespace Kosmos2.Gateway.Generation;
 
 /// <summary>An image as the vision worker returned it: embeddings, content hash, original size, cache hit and time.</summary>
-public sealed record EncodedImage(TensorBytes Embeddings, string Sha256, int Width, int Height, bool CacheHit, double VisionMs);
+/// <param name="CacheSalt">The tenant namespace it was encoded under; the decoder's prefix cache is scoped by it too.</param>
+public sealed record EncodedImage(TensorBytes Embeddings, string Sha256, int Width, int Height, bool CacheHit, double VisionMs, string CacheSalt);
 
 /// <summary>What one generation needs besides the image.</summary>
 /// <param name="InputIds">The decoder's input: the whole context, image placeholders included.</param>
@@ -47,11 +48,11 @@ public sealed record GenerationOutcome(
 /// </summary>
 public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, GatewayTokenizer tokenizer, GatewayMetrics metrics, TenantQuotas quotas)
 {
-    /// <summary>Encodes (or finds by hash) the request's image.</summary>
-    public async Task<EncodedImage> EncodeImageAsync(Contracts.V1.Image image, Tenant tenant, ServerCallContext context)
+    /// <summary>Encodes (or finds by hash) the request's image in the cache namespace <paramref name="cacheSalt"/> (a tenant's).</summary>
+    public async Task<EncodedImage> EncodeImageAsync(Contracts.V1.Image image, string cacheSalt, ServerCallContext context)
     {
         var watch = Stopwatch.StartNew();
-        var request = new EncodeRequest { Image = image.Data, Sha256 = image.Sha256 ?? "", CacheSalt = tenant.EmbeddingCacheSalt };
+        var request = new EncodeRequest { Image = image.Data, Sha256 = image.Sha256 ?? "", CacheSalt = cacheSalt };
         EncodeResponse reply;
         try
         {
@@ -76,7 +77,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
             throw;
         }
         metrics.RecordImage(reply.CacheHit, watch.Elapsed.TotalSeconds);
-        return new EncodedImage(reply.Embeddings, reply.Sha256, (int)reply.ImageWidth, (int)reply.ImageHeight, reply.CacheHit, watch.Elapsed.TotalMilliseconds);
+        return new EncodedImage(reply.Embeddings, reply.Sha256, (int)reply.ImageWidth, (int)reply.ImageHeight, reply.CacheHit, watch.Elapsed.TotalMilliseconds, cacheSalt);
     }
 
     /// <summary>
@@ -93,6 +94,7 @@ public sealed class GenerationRunner(VisionPool vision, DecoderPool decoders, Ga
             ImageOffset = PromptBuilder.ImageOffset, // every prompt, a chat context too, starts <s><image>
             Sampling = input.Sampling,
             Stopping = new DecodeStopping { MaxNewTokens = (uint)input.MaxNewTokens },
+            PrefixCacheNamespace = image.CacheSalt, // the tenant's, as its images are
         };
         request.InputIds.Add(input.InputIds.Select(i => (uint)i));
         foreach (var stop in input.StopTokenSequences)

@@ -28,10 +28,10 @@ public sealed class ChatHandler(IOptions<GatewayOptions> options, GenerationRunn
         var sessionOptions = request.Options ?? new Contracts.V1.SessionOptions();
         RequestValidator.ValidateSampling(sessionOptions.Sampling, _options, tokenizer.Tokenizer.VocabSize, "options.sampling");
         RequestValidator.ValidateStopping(sessionOptions.Stopping, _options, "options.stopping");
-        var image = await runner.EncodeImageAsync(request.Image, tenant, context).ConfigureAwait(false);
+        var image = await runner.EncodeImageAsync(request.Image, tenant.EmbeddingCacheSalt, context).ConfigureAwait(false);
         var imageBlock = PromptBuilder.Build("", null, tokenizer.Encode).InputIds;
         var record = await sessions.CreateAsync(
-            new NewSession(tenant.Id, new SessionImage(image.Sha256, image.Width, image.Height, tenant.EmbeddingCacheSalt), sessionOptions, imageBlock)
+            new NewSession(tenant.Id, new SessionImage(image.Sha256, image.Width, image.Height, image.CacheSalt), sessionOptions, imageBlock)
             {
                 Embeddings = image.Embeddings,
             },
@@ -109,17 +109,18 @@ public sealed class ChatHandler(IOptions<GatewayOptions> options, GenerationRunn
 
     /// <summary>
     /// The session's image embeddings: those stored with it, so cache eviction never fails a turn; for a session stored
-    /// without them (created before they were kept), the embedding cache by hash.
+    /// without them (created before they were kept), the embedding cache by hash. Either way in the namespace the session
+    /// was created under, whichever gateway replica (with whatever secret) serves the turn.
     /// </summary>
     private async Task<EncodedImage> SessionImageAsync(SessionRecord session, Tenant tenant, ServerCallContext context)
     {
         if (await sessions.GetEmbeddingsAsync(tenant.Id, session.Id, context.CancellationToken).ConfigureAwait(false) is { } embeddings)
         {
-            return new EncodedImage(embeddings, session.Image.Sha256, session.Image.Width, session.Image.Height, CacheHit: true, VisionMs: 0);
+            return new EncodedImage(embeddings, session.Image.Sha256, session.Image.Width, session.Image.Height, CacheHit: true, VisionMs: 0, session.Image.CacheSalt);
         }
         try
         {
-            return await runner.EncodeImageAsync(new Contracts.V1.Image { Sha256 = session.Image.Sha256 }, tenant, context).ConfigureAwait(false);
+            return await runner.EncodeImageAsync(new Contracts.V1.Image { Sha256 = session.Image.Sha256 }, session.Image.CacheSalt, context).ConfigureAwait(false);
         }
         catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound)
         {

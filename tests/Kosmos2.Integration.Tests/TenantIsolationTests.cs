@@ -41,6 +41,27 @@ public sealed class TenantIsolationTests(ClusterFixture fixture, ITestOutputHelp
     }
 
     [Fact]
+    public async Task The_decoders_prefix_cache_is_never_shared_across_tenants()
+    {
+        var request = new GenerateRequest
+        {
+            Image = new Image { Data = ByteString.CopyFrom(TestImages.RandomPng(64, 64, seed: 4444)) },
+            Task = TaskKind.DetailedCaption,
+            Stopping = new StoppingParameters { MaxNewTokens = 3 },
+        };
+
+        var fromA = await ResultAsync(request, ClusterFixture.TenantA);
+        var againFromA = await ResultAsync(request, ClusterFixture.TenantA);
+        var fromB = await ResultAsync(request, ClusterFixture.TenantB);
+        var againFromB = await ResultAsync(request, ClusterFixture.TenantB);
+
+        Assert.True(againFromA.Usage.CachedPromptTokens > 0, "A's repeat should reuse A's prefix");
+        Assert.Equal(0u, fromB.Usage.CachedPromptTokens); // A's prefix is A's
+        Assert.True(againFromB.Usage.CachedPromptTokens > 0, "B's repeat should reuse B's own prefix");
+        Assert.Equal(fromA.TokenIds, fromB.TokenIds);
+    }
+
+    [Fact]
     public async Task A_tenant_over_its_tokens_per_minute_is_refused_with_a_retry_hint_while_another_is_served()
     {
         var request = new GenerateRequest
