@@ -28,11 +28,27 @@ internal sealed class GatewayConnection : IDisposable
         var key = cli.Option("api-key") ?? Environment.GetEnvironmentVariable("KOSMOS2_API_KEY");
         if (!string.IsNullOrEmpty(key))
         {
+            RefuseKeyInClearText(address);
             _headers.Add("authorization", "Bearer " + key);
         }
     }
 
     public Contracts.V1.Kosmos2.Kosmos2Client Client { get; }
+
+    /// <summary>
+    /// An API key sent over plain <c>http://</c> beyond this machine can be read by anyone on the path: refused unless
+    /// <c>KOSMOS2_ALLOW_PLAINTEXT_KEY=1</c> says the network is trusted (a private cluster network).
+    /// </summary>
+    internal static void RefuseKeyInClearText(string address)
+    {
+        var uri = new Uri(address);
+        if (uri.Scheme == Uri.UriSchemeHttp && !uri.IsLoopback && Environment.GetEnvironmentVariable("KOSMOS2_ALLOW_PLAINTEXT_KEY") != "1")
+        {
+            throw new UsageException(
+                $"Refusing to send the API key in clear text to {uri.Host}: use https:// (a gateway behind TLS), or set " +
+                "KOSMOS2_ALLOW_PLAINTEXT_KEY=1 if the network between here and the gateway is trusted.");
+        }
+    }
 
     public Metadata Headers => _headers;
 
