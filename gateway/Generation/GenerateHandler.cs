@@ -4,6 +4,7 @@ using Kosmos2.Contracts.Internal.V1;
 using Kosmos2.Contracts.V1;
 using Kosmos2.Gateway.Auth;
 using Kosmos2.Gateway.Quotas;
+using Kosmos2.Gateway.Routing;
 using Kosmos2.Gateway.Validation;
 using Kosmos2.Processing.Prompts;
 using Kosmos2.ServiceDefaults;
@@ -16,7 +17,7 @@ namespace Kosmos2.Gateway.Generation;
 /// of several phrases runs one generation per phrase, batched together by the decoder, streamed through one writer.
 /// </summary>
 public sealed class GenerateHandler(IOptions<GatewayOptions> options, GenerationRunner runner, GatewayTokenizer tokenizer,
-    GenerateResults results, GatewayMetrics metrics, TenantQuotas quotas)
+    GenerateResults results, GatewayMetrics metrics, TenantQuotas quotas, DecoderPool decoders)
 {
     private readonly GatewayOptions _options = options.Value;
 
@@ -37,6 +38,8 @@ public sealed class GenerateHandler(IOptions<GatewayOptions> options, Generation
         var fanOut = request.Task == TaskKind.PhraseGrounding ? request.Phrases.Count : 1;
         using var phraseStreams = quotas.TryTakeMore(tenant, fanOut - 1, out var refusal)
             ?? throw RpcErrors.ResourceExhaustedException(refusal.Message, refusal.RetryAfter);
+
+        using var decoderPlaces = await decoders.ReserveAsync(fanOut, context.CancellationToken).ConfigureAwait(false);
 
         var image = await runner.EncodeImageAsync(request.Image, tenant.EmbeddingCacheSalt, context).ConfigureAwait(false);
         RequestValidator.ValidateRegions(request.Regions, _options, image.Width, image.Height);

@@ -23,7 +23,9 @@ public sealed partial class DecoderPool : IDisposable
     private readonly TimeSpan _readyWait;
     private readonly ILogger<DecoderPool> _logger;
     private int? _contextLimit;
+    private int? _slotsPerDecoder;
     private long _contextLimitAt;
+    private int _reserved;
 
     public DecoderPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory)
     {
@@ -108,6 +110,44 @@ public sealed partial class DecoderPool : IDisposable
     }
 
     /// <summary>
+    /// Reserves room for <paramref name="generations"/> generations on the pool before any work is done for them (the
+    /// image encode comes after): when this gateway already has as many generations open or reserved as the ready
+    /// decoders can take (each its <c>max_running</c> slots + <c>max_waiting</c> queue, from GetInfo), the call is
+    /// RESOURCE_EXHAUSTED at once with a retry hint, instead of encoding an image for a decoder that will refuse it.
+    /// Other gateways' load is not seen here: a decoder full with it still refuses, as before. Dispose to release.
+    /// </summary>
+    public async ValueTask<IDisposable> ReserveAsync(int generations, CancellationToken cancellationToken)
+    {
+        await MaxSequenceTokensAsync(cancellationToken).ConfigureAwait(false); // learns the slots per decoder with it
+        var reserved = Interlocked.Add(ref _reserved, generations);
+        var capacity = _slotsPerDecoder is { } slots ? slots * Math.Max(1, State.Ready) : int.MaxValue;
+        if (reserved > capacity)
+        {
+            Interlocked.Add(ref _reserved, -generations);
+            throw RpcErrors.ResourceExhaustedException(
+                $"The decoders are full: this gateway has {reserved - generations} generations running or queued on " +
+                $"{Math.Max(1, State.Ready)} decoders of {_slotsPerDecoder} places each, and this call needs {generations}. Retry after the hint.");
+        }
+        return new Reservation(this, generations);
+    }
+
+    /// <summary>Generations this gateway has reserved on the pool now.</summary>
+    public int Reserved => Volatile.Read(ref _reserved);
+
+    private sealed class Reservation(DecoderPool pool, int generations) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                Interlocked.Add(ref pool._reserved, -generations);
+            }
+        }
+    }
+
+    /// <summary>
     /// The decoders' longest context (prompt + new tokens, their <c>Decoder:MaxSequenceTokens</c>), from their GetInfo,
     /// asked again when older than <see cref="ContextLimitRefresh"/>; null while no decoder has answered. A chat turn that
     /// can't fit is then refused before any decoding, as the session's limit is. The decoders behind one gateway are one
@@ -131,6 +171,7 @@ public sealed partial class DecoderPool : IDisposable
             if (info.MaxSequenceTokens > 0)
             {
                 _contextLimit = (int)info.MaxSequenceTokens;
+                _slotsPerDecoder = info.MaxRunning > 0 ? (int)(info.MaxRunning + info.MaxWaiting) : null;
                 _contextLimitAt = now;
             }
         }

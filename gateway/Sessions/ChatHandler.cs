@@ -56,6 +56,7 @@ public sealed class ChatHandler(IOptions<GatewayOptions> options, GenerationRunn
         var questionIds = tokenizer.Encode(QuestionPrompt.ChatTurn(PromptBuilder.InsertBoxes(question, boxes), session.Turns.Count == 0, session.Options.Grounding));
         var decoderContext = await decoders.MaxSequenceTokensAsync(context.CancellationToken).ConfigureAwait(false);
         var maxNewTokens = SessionLimits.RoomForNewTokens(session, questionIds.Length, requestedMax, _options, decoderContext);
+        using var decoderPlace = await decoders.ReserveAsync(1, context.CancellationToken).ConfigureAwait(false);
         var image = await SessionImageAsync(session, tenant, context).ConfigureAwait(false);
 
         var input = new GenerationInput(session.ContextTokenIds.Concat(questionIds).ToList(), [tokenizer.Tokenizer.ImageEndTokenId, .. questionIds],

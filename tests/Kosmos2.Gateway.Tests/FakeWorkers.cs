@@ -58,6 +58,12 @@ public sealed class FakeWorker : IAsyncDisposable
     /// <summary>What the fake decoder's GetInfo reports as its <c>max_sequence_tokens</c>.</summary>
     public uint MaxSequenceTokens { get; set; } = 4096;
 
+    /// <summary>Slots and queue places GetInfo reports (0: unknown, so the gateway reserves nothing).</summary>
+    public uint MaxRunning { get; set; }
+
+    /// <summary>See <see cref="MaxRunning"/>.</summary>
+    public uint MaxWaiting { get; set; }
+
     /// <summary>The last Generate request the fake decoder received.</summary>
     public DecodeRequest? LastDecodeRequest { get; private set; }
 
@@ -184,7 +190,7 @@ public sealed class FakeWorker : IAsyncDisposable
         }
 
         public override Task<DecoderInfo> GetInfo(DecoderInfoRequest request, ServerCallContext context) =>
-            Task.FromResult(new DecoderInfo { MaxSequenceTokens = worker.MaxSequenceTokens, Ready = true });
+            Task.FromResult(new DecoderInfo { MaxSequenceTokens = worker.MaxSequenceTokens, MaxRunning = worker.MaxRunning, MaxWaiting = worker.MaxWaiting, Ready = true });
 
         private static DecodeResponse Tokens(uint id) => new() { TokenIds = { id } };
 
