@@ -16,6 +16,10 @@ public static class ClusterEnvironment
             ["Vision__DType"] = dtype,
             ["Decoder__ModelDir"] = Path.GetFullPath(modelDir),
             ["Decoder__DType"] = dtype,
+            // Loopback only: reflection lets grpcurl and `buf curl` list the services (off by default elsewhere).
+            ["Service__EnableReflection"] = "true",
+            // One secret per cluster for the tenants' cache namespaces, so its gateways (and a restarted one) agree.
+            ["Auth__EmbeddingCacheSecret"] = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)),
         };
         if (sessionsRedis is not null)
         {
