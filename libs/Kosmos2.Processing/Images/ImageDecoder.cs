@@ -64,11 +64,19 @@ public static class ImageDecoder
         {
             throw new InvalidImageException($"image declares a size of {width}×{height}; it must be at least 1×1.");
         }
+        // Both bounds come from the header, before any pixel buffer exists: they cap what one decode allocates.
         var pixels = (long)width * height;
         if (pixels > limits.MaxPixels)
         {
             throw new InvalidImageException(
-                $"image is {width}×{height} = {FormatPixels(pixels)} pixels; the limit is {FormatPixels(limits.MaxPixels)}: downscale it before sending.");
+                $"image is {width}×{height} = {FormatPixels(pixels)} pixels; the limit is {FormatPixels(limits.MaxPixels)}: downscale it before sending (the model sees it at {ImagePreprocessor.ImageSize}×{ImagePreprocessor.ImageSize}).");
+        }
+        var longSide = Math.Max(width, height);
+        var shortSide = Math.Min(width, height);
+        if (longSide > limits.MaxAspectRatio * shortSide)
+        {
+            throw new InvalidImageException(
+                $"image is {width}×{height}, an aspect ratio of {FormatRatio((double)longSide / shortSide)}:1; the limit is {FormatRatio(limits.MaxAspectRatio)}:1: crop it, or split it into parts nearer to square, before sending.");
         }
 
         // Unpremultiplied RGBA, no colour space: colour values are the stored ones, alpha is then simply dropped.
@@ -129,6 +137,8 @@ public static class ImageDecoder
 
     private static string FormatPixels(long pixels) =>
         pixels >= 1_000_000 ? $"{pixels / 1e6:0.##} M" : pixels.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static string FormatRatio(double ratio) => ratio.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
 
     private static string FormatBytes(long bytes) =>
         bytes >= 1024 * 1024 ? $"{bytes / (1024.0 * 1024):0.##} MiB ({bytes} bytes)" : $"{bytes} bytes";
