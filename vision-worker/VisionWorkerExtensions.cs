@@ -21,7 +21,8 @@ public static class VisionWorkerExtensions
         // An image up to the configured limit must reach validation (which names the limit) instead of gRPC's 4 MB default.
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<VisionWorkerService>>(o =>
             o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes + (1 << 20)));
-        builder.Services.AddSingleton(new Meter(MeterName));
+        var meter = new Meter(MeterName);
+        builder.Services.AddSingleton(meter);
         if (RedisConnection.ConnectOrNull(builder.Configuration, RedisConnection.Cache) is { } redis)
         {
             builder.Services.AddSingleton(redis);
@@ -50,7 +51,7 @@ public static class VisionWorkerExtensions
         });
         var limits = Limits(options);
         var concurrentDecodes = options.MaxConcurrentDecodes == 0 ? Environment.ProcessorCount : options.MaxConcurrentDecodes;
-        builder.Services.AddSingleton(new DecodeGate(concurrentDecodes, options.MaxWaitingDecodes));
+        builder.Services.AddSingleton(new DecodeGate(concurrentDecodes, options.MaxWaitingDecodes, meter));
         builder.Services.AddSingleton(sp => new VisionEncodeHandler(
             sp.GetRequiredService<EncoderLoop>(),
             sp.GetRequiredService<DecodeGate>(),

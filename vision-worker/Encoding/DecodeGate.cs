@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.VisionWorker.Encoding;
@@ -13,15 +14,19 @@ public sealed class DecodeGate : IDisposable
     private readonly SemaphoreSlim _slots;
     private readonly int _maxConcurrent;
     private readonly int _maxWaiting;
+    private readonly Counter<long> _refused;
     private int _waiting;
 
-    public DecodeGate(int maxConcurrent, int maxWaiting)
+    public DecodeGate(int maxConcurrent, int maxWaiting, Meter meter)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxConcurrent);
         ArgumentOutOfRangeException.ThrowIfNegative(maxWaiting);
         _maxConcurrent = maxConcurrent;
         _maxWaiting = maxWaiting;
         _slots = new SemaphoreSlim(maxConcurrent, maxConcurrent);
+        meter.CreateObservableGauge("kosmos2.vision.decodes_running", () => Running, description: "Images being decoded and preprocessed.");
+        meter.CreateObservableGauge("kosmos2.vision.decodes_waiting", () => Waiting, description: "Requests waiting for a decode slot.");
+        _refused = meter.CreateCounter<long>("kosmos2.vision.decodes_refused", description: "Requests refused because every decode slot and waiting place was taken.");
     }
 
     /// <summary>Decodes running now.</summary>
@@ -43,6 +48,7 @@ public sealed class DecodeGate : IDisposable
         if (Interlocked.Increment(ref _waiting) > _maxWaiting)
         {
             Interlocked.Decrement(ref _waiting);
+            _refused.Add(1);
             throw RpcErrors.ResourceExhaustedException(
                 $"The image decoder is busy ({_maxConcurrent} decoding, {_maxWaiting} waiting; Vision:MaxConcurrentDecodes, Vision:MaxWaitingDecodes): retry later or on another worker.");
         }
