@@ -76,28 +76,13 @@ public sealed class VisionEncodeHandler(
     {
         var timings = new EncodeTimings();
         var watch = Stopwatch.StartNew();
-        int width, height;
         float[] pixels;
+        int width, height;
         // Pixel buffers exist only inside a slot; waiting for one counts as queueing.
         using (await decodes.EnterAsync(cancellationToken).ConfigureAwait(false))
         {
             timings.QueueMs = watch.Elapsed.TotalMilliseconds;
-            watch.Restart();
-            DecodedImage decoded;
-            try
-            {
-                decoded = ImageDecoder.Decode(bytes.Span, limits);
-            }
-            catch (InvalidImageException ex)
-            {
-                RpcErrors.InvalidArgument($"`image` cannot be used: {ex.Message}");
-                throw; // unreachable
-            }
-            timings.DecodeMs = watch.Elapsed.TotalMilliseconds;
-            watch.Restart();
-            (width, height) = (decoded.Width, decoded.Height);
-            pixels = ImagePreprocessor.Preprocess(decoded).PixelValues;
-            timings.PreprocessMs = watch.Elapsed.TotalMilliseconds;
+            pixels = DecodeAndPreprocess(bytes.Span, timings, out width, out height);
         }
 
         // The forward is shared by everyone waiting on this key: a caller's cancellation must not cancel it.
@@ -115,6 +100,31 @@ public sealed class VisionEncodeHandler(
         await cache.SetAsync(key, embeddings).ConfigureAwait(false);
         timings.CacheMs = watch.Elapsed.TotalMilliseconds;
         return new ComputeResult(embeddings, timings);
+    }
+
+    /// <summary>
+    /// Synchronous so that no pixel buffer can outlive the slot: an async method's locals may be hoisted into its
+    /// state machine (always in Debug builds) and stay reachable until the forward ends.
+    /// </summary>
+    private float[] DecodeAndPreprocess(ReadOnlySpan<byte> bytes, EncodeTimings timings, out int width, out int height)
+    {
+        var watch = Stopwatch.StartNew();
+        DecodedImage decoded;
+        try
+        {
+            decoded = ImageDecoder.Decode(bytes, limits);
+        }
+        catch (InvalidImageException ex)
+        {
+            RpcErrors.InvalidArgument($"`image` cannot be used: {ex.Message}");
+            throw; // unreachable
+        }
+        timings.DecodeMs = watch.Elapsed.TotalMilliseconds;
+        watch.Restart();
+        (width, height) = (decoded.Width, decoded.Height);
+        var pixels = ImagePreprocessor.Preprocess(decoded).PixelValues;
+        timings.PreprocessMs = watch.Elapsed.TotalMilliseconds;
+        return pixels;
     }
 
     private static EncodeResponse Reply(CachedEmbeddings embeddings, string key, string sha256, bool hit, EncodeTimings timings)

@@ -82,7 +82,7 @@ public static class ImageDecoder
         // Unpremultiplied RGBA, no colour space: colour values are the stored ones, alpha is then simply dropped.
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         // RGBA (4 B/px, the largest buffer of a decode: 64 MiB at 4096×4096) lives in native memory freed right after
-        // the conversion; as a managed array it stayed as garbage until a full GC, adding ~170 MiB to the peak RSS of
+        // the conversion; as a managed array it stayed as garbage until a full GC, adding ~190 MiB to the peak RSS of
         // two concurrent 16 MP decodes.
         var rgba = Marshal.AllocHGlobal((nint)(pixels * 4));
         try
