@@ -28,8 +28,8 @@ public sealed class VisionWorkerOptions : ModelSourceOptions
     public int MaxConcurrentDecodes { get; set; }
 
     /// <summary>
-    /// Most requests waiting for a decode slot; more are refused with RESOURCE_EXHAUSTED. 16 parks at most 16 files
-    /// (320 MiB at the 20 MiB limit) and, at ~0.5 s per decode of the largest image, under a few seconds of waiting.
+    /// Most requests waiting for a decode slot; more are refused with RESOURCE_EXHAUSTED (and retry elsewhere). 16 parks
+    /// at most 16 request messages (320 MiB at the 20 MiB file limit, typically far less) while the slots work through them.
     /// </summary>
     public int MaxWaitingDecodes { get; set; } = 16;
 
