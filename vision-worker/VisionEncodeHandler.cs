@@ -11,10 +11,12 @@ namespace Kosmos2.VisionWorker;
 /// <summary>
 /// One encode request end to end: validate → SHA-256 → cache (local LRU, then Redis) → on a miss, one
 /// decode + preprocess + batched forward per image however many requests ask for it at once (single
-/// flight) → store → reply. Runs on request threads; only <see cref="EncoderLoop"/> touches tensors.
+/// flight) → store → reply. Decode + preprocess run on request threads but only inside a
+/// <see cref="DecodeGate"/> slot, which bounds their memory; only <see cref="EncoderLoop"/> touches tensors.
 /// </summary>
 public sealed class VisionEncodeHandler(
     EncoderLoop encoder,
+    DecodeGate decodes,
     EmbeddingCache cache,
     VisionWorkerOptions options,
     ImageLimits limits,
@@ -57,7 +59,7 @@ public sealed class VisionEncodeHandler(
             RpcErrors.NotFound($"No cached embeddings for image {sha256}: send the image bytes.");
         }
 
-        var (computed, _) = await _singleFlight.RunAsync(key, () => ComputeAsync(request.Image.ToByteArray(), key, model, cancellationToken)).ConfigureAwait(false);
+        var (computed, _) = await _singleFlight.RunAsync(key, () => ComputeAsync(request.Image.Memory, key, model, cancellationToken)).ConfigureAwait(false);
         var timings = computed.Timings.Clone();
         timings.CacheMs += cacheMs;
         return Reply(computed.Embeddings, key, sha256, hit: false, timings);
@@ -70,9 +72,42 @@ public sealed class VisionEncodeHandler(
         return $"{options.Cache.KeyPrefix}{identity.ModelId}:{identity.Fingerprint}:{ImagePreprocessor.PreprocessingVersion}:{storeDType}:{saltPart}:{sha256}";
     }
 
-    private async Task<ComputeResult> ComputeAsync(byte[] bytes, string key, IVisionEncoder model, CancellationToken cancellationToken)
+    private async Task<ComputeResult> ComputeAsync(ReadOnlyMemory<byte> bytes, string key, IVisionEncoder model, CancellationToken cancellationToken)
     {
         var timings = new EncodeTimings();
+        var watch = Stopwatch.StartNew();
+        float[] pixels;
+        int width, height;
+        // Pixel buffers exist only inside a slot; waiting for one counts as queueing.
+        using (await decodes.EnterAsync(cancellationToken).ConfigureAwait(false))
+        {
+            timings.QueueMs = watch.Elapsed.TotalMilliseconds;
+            pixels = DecodeAndPreprocess(bytes.Span, timings, out width, out height);
+        }
+
+        // The forward is shared by everyone waiting on this key: a caller's cancellation must not cancel it.
+        if (!encoder.TryEnqueue(pixels, CancellationToken.None, out var pending))
+        {
+            RpcErrors.ResourceExhausted($"The vision encoder queue is full ({encoder.QueueLength} images waiting): retry later or on another worker.");
+        }
+        var encoded = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+        timings.QueueMs += encoded.QueueMs;
+        timings.ForwardMs = encoded.ForwardMs;
+
+        var embeddings = new CachedEmbeddings(model.OutputDType, model.Rows, model.Columns, width, height, encoded.Embeddings);
+        embeddings = EmbeddingDTypes.Convert(embeddings, storeDType);
+        watch.Restart();
+        await cache.SetAsync(key, embeddings).ConfigureAwait(false);
+        timings.CacheMs = watch.Elapsed.TotalMilliseconds;
+        return new ComputeResult(embeddings, timings);
+    }
+
+    /// <summary>
+    /// Synchronous so that no pixel buffer can outlive the slot: an async method's locals may be hoisted into its
+    /// state machine (always in Debug builds) and stay reachable until the forward ends.
+    /// </summary>
+    private float[] DecodeAndPreprocess(ReadOnlySpan<byte> bytes, EncodeTimings timings, out int width, out int height)
+    {
         var watch = Stopwatch.StartNew();
         DecodedImage decoded;
         try
@@ -86,24 +121,10 @@ public sealed class VisionEncodeHandler(
         }
         timings.DecodeMs = watch.Elapsed.TotalMilliseconds;
         watch.Restart();
+        (width, height) = (decoded.Width, decoded.Height);
         var pixels = ImagePreprocessor.Preprocess(decoded).PixelValues;
         timings.PreprocessMs = watch.Elapsed.TotalMilliseconds;
-
-        // The forward is shared by everyone waiting on this key: a caller's cancellation must not cancel it.
-        if (!encoder.TryEnqueue(pixels, CancellationToken.None, out var pending))
-        {
-            RpcErrors.ResourceExhausted($"The vision encoder queue is full ({encoder.QueueLength} images waiting): retry later or on another worker.");
-        }
-        var encoded = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
-        timings.QueueMs = encoded.QueueMs;
-        timings.ForwardMs = encoded.ForwardMs;
-
-        var embeddings = new CachedEmbeddings(model.OutputDType, model.Rows, model.Columns, decoded.Width, decoded.Height, encoded.Embeddings);
-        embeddings = EmbeddingDTypes.Convert(embeddings, storeDType);
-        watch.Restart();
-        await cache.SetAsync(key, embeddings).ConfigureAwait(false);
-        timings.CacheMs = watch.Elapsed.TotalMilliseconds;
-        return new ComputeResult(embeddings, timings);
+        return pixels;
     }
 
     private static EncodeResponse Reply(CachedEmbeddings embeddings, string key, string sha256, bool hit, EncodeTimings timings)

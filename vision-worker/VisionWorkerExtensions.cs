@@ -21,7 +21,8 @@ public static class VisionWorkerExtensions
         // An image up to the configured limit must reach validation (which names the limit) instead of gRPC's 4 MB default.
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<VisionWorkerService>>(o =>
             o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes + (1 << 20)));
-        builder.Services.AddSingleton(new Meter(MeterName));
+        var meter = new Meter(MeterName);
+        builder.Services.AddSingleton(meter);
         if (RedisConnection.ConnectOrNull(builder.Configuration, RedisConnection.Cache) is { } redis)
         {
             builder.Services.AddSingleton(redis);
@@ -48,11 +49,15 @@ public static class VisionWorkerExtensions
                 sp.GetRequiredService<Meter>(),
                 sp.GetRequiredService<ILogger<EncoderLoop>>());
         });
+        var limits = Limits(options);
+        var concurrentDecodes = options.MaxConcurrentDecodes == 0 ? Environment.ProcessorCount : options.MaxConcurrentDecodes;
+        builder.Services.AddSingleton(new DecodeGate(concurrentDecodes, options.MaxWaitingDecodes, meter));
         builder.Services.AddSingleton(sp => new VisionEncodeHandler(
             sp.GetRequiredService<EncoderLoop>(),
+            sp.GetRequiredService<DecodeGate>(),
             sp.GetRequiredService<EmbeddingCache>(),
             options,
-            Limits(options),
+            limits,
             string.IsNullOrWhiteSpace(options.Cache.StoreDType) ? EmbeddingDTypes.Parse(options.DType) : EmbeddingDTypes.Parse(options.Cache.StoreDType)));
         builder.Services.AddHostedService<VisionStartup>();
         return builder;
@@ -73,7 +78,26 @@ public static class VisionWorkerExtensions
                 _ => throw new InvalidOperationException($"Vision:Formats has an unknown format '{name}' (known: png, jpeg, webp, gif, bmp)."),
             };
         }
-        return new ImageLimits { MaxBytes = options.MaxImageBytes, MaxPixels = options.MaxImagePixels, AllowedFormats = formats };
+        if (options.MaxImagePixels < 1)
+        {
+            throw new InvalidOperationException($"Vision:MaxImagePixels must be at least 1 (got {options.MaxImagePixels}).");
+        }
+        if (!(options.MaxImageAspectRatio >= 1) || double.IsInfinity(options.MaxImageAspectRatio))
+        {
+            throw new InvalidOperationException($"Vision:MaxImageAspectRatio must be a number ≥ 1, e.g. 64 for 64:1 (got {options.MaxImageAspectRatio}).");
+        }
+        if (options.MaxConcurrentDecodes < 0 || options.MaxWaitingDecodes < 0)
+        {
+            throw new InvalidOperationException(
+                $"Vision:MaxConcurrentDecodes (0 = the CPUs this process may use) and Vision:MaxWaitingDecodes must not be negative (got {options.MaxConcurrentDecodes}, {options.MaxWaitingDecodes}).");
+        }
+        return new ImageLimits
+        {
+            MaxBytes = options.MaxImageBytes,
+            MaxPixels = options.MaxImagePixels,
+            MaxAspectRatio = options.MaxImageAspectRatio,
+            AllowedFormats = formats,
+        };
     }
 
     /// <summary>Logs progress on the loading thread itself (Progress&lt;T&gt; would post to the thread pool, out of order).</summary>

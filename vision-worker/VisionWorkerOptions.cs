@@ -1,4 +1,5 @@
 using Kosmos2.Model;
+using Kosmos2.Processing.Images;
 using Kosmos2.VisionWorker.Caching;
 
 namespace Kosmos2.VisionWorker;
@@ -11,8 +12,26 @@ public sealed class VisionWorkerOptions : ModelSourceOptions
     /// <summary>Largest accepted image file, in bytes.</summary>
     public long MaxImageBytes { get; set; } = 20 * 1024 * 1024;
 
-    /// <summary>Largest accepted decoded image, in pixels (checked from the header, before decoding).</summary>
-    public long MaxImagePixels { get; set; } = 40_000_000;
+    /// <summary>
+    /// Largest accepted decoded image, in pixels (checked from the header, before decoding); 4096×4096 by default,
+    /// about 7 B/px = 117 MB of pixel buffers per decode (see <see cref="ImageLimits.DefaultMaxPixels"/>).
+    /// </summary>
+    public long MaxImagePixels { get; set; } = ImageLimits.DefaultMaxPixels;
+
+    /// <summary>Largest long side : short side, e.g. 64 for 64:1 (checked from the header); see <see cref="ImageLimits.DefaultMaxAspectRatio"/>.</summary>
+    public double MaxImageAspectRatio { get; set; } = ImageLimits.DefaultMaxAspectRatio;
+
+    /// <summary>
+    /// Most images decoded and preprocessed at once; 0 = the CPUs this process may use (the work is CPU-bound, one
+    /// core each). Peak decode memory is this × <see cref="ImageLimits.DecodeBytesBound"/> (about 160 MB at the defaults).
+    /// </summary>
+    public int MaxConcurrentDecodes { get; set; }
+
+    /// <summary>
+    /// Most requests waiting for a decode slot; more are refused with RESOURCE_EXHAUSTED (and retry elsewhere). 16 parks
+    /// at most 16 request messages (320 MiB at the 20 MiB file limit, typically far less) while the slots work through them.
+    /// </summary>
+    public int MaxWaitingDecodes { get; set; } = 16;
 
     /// <summary>Accepted formats, comma-separated (png, jpeg, webp, gif, bmp).</summary>
     public string Formats { get; set; } = "png,jpeg,webp,gif,bmp";

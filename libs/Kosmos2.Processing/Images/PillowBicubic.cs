@@ -19,11 +19,13 @@ public static class PillowBicubic
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outWidth);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outHeight);
-        if (rgb.Length != checked(width * height * 3))
+        // Sizes in long: width·height·3 overflows int from 716 M pixels on.
+        var expected = (long)width * height * 3;
+        if (rgb.Length != expected)
         {
-            throw new ArgumentException($"rgb holds {rgb.Length} bytes; {width}×{height}×3 = {width * height * 3} expected.", nameof(rgb));
+            throw new ArgumentException($"rgb holds {rgb.Length} bytes; {width}×{height}×3 = {expected} expected.", nameof(rgb));
         }
-        var output = new byte[checked(outWidth * outHeight * 3)];
+        var output = new byte[ArrayLength((long)outWidth * outHeight * 3, "output", width, height, outWidth, outHeight)];
         Resize(rgb, width, height, output, outWidth, outHeight);
         return output;
     }
@@ -56,10 +58,37 @@ public static class PillowBicubic
         // As Pillow: the horizontal pass only covers the source rows the vertical pass reads.
         var firstRow = vertical!.Bounds[0];
         var lastRow = vertical.Bounds[(outHeight - 1) * 2] + vertical.Bounds[(outHeight - 1) * 2 + 1];
-        var temp = new byte[outWidth * (lastRow - firstRow) * 3];
+        // outWidth·rows·3 overflowed int for rows over 3.2 M at outWidth 224 (a narrow, very tall image).
+        var temp = new byte[ArrayLength((long)outWidth * (lastRow - firstRow) * 3, "intermediate", width, height, outWidth, outHeight)];
         ResampleHorizontal(rgb, width, temp, outWidth, firstRow, lastRow - firstRow, horizontal);
         ResampleVertical(temp, outWidth, destination, outHeight, vertical, firstRow);
     }
+
+    /// <summary>
+    /// Bytes of the horizontal pass's intermediate for a resize that needs both passes (0 otherwise): outWidth × the
+    /// source rows the vertical pass reads × 3, in long so that no size overflows.
+    /// </summary>
+    public static long IntermediateBytes(int width, int height, int outWidth, int outHeight)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(width);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(height);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outWidth);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(outHeight);
+        if (outWidth == width || outHeight == height)
+        {
+            return 0;
+        }
+        var vertical = AxisWeights.Create(height, outHeight);
+        var firstRow = vertical.Bounds[0];
+        var lastRow = vertical.Bounds[(outHeight - 1) * 2] + vertical.Bounds[(outHeight - 1) * 2 + 1];
+        return (long)outWidth * (lastRow - firstRow) * 3;
+    }
+
+    private static int ArrayLength(long bytes, string what, int width, int height, int outWidth, int outHeight) =>
+        bytes <= Array.MaxLength
+            ? (int)bytes
+            : throw new ArgumentException(
+                $"resizing {width}×{height} to {outWidth}×{outHeight} needs a {bytes}-byte {what} buffer, more than one array holds ({Array.MaxLength}).");
 
     private static void ResampleHorizontal(
         ReadOnlySpan<byte> src, int inWidth, Span<byte> dst, int outWidth, int firstRow, int rows, AxisWeights w)

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Kosmos2.Processing.Images;
+using Kosmos2.Testing;
 
 namespace Kosmos2.Processing.Tests.Images;
 
@@ -70,14 +71,89 @@ public sealed class ImageDecoderTests
         // A valid PNG header declaring 100000×100000 with a tiny IDAT: decoding it would need 40 GB.
         var ex = Refused(CraftPng(100_000, 100_000));
         Assert.Contains("100000×100000", ex.Message, StringComparison.Ordinal);
-        Assert.Contains("the limit is 40 M", ex.Message, StringComparison.Ordinal);
+        Assert.Contains($"the limit is {ImageLimits.DefaultMaxPixels / 1e6:0.##} M", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void Pixel_limit_is_configurable_and_message_names_the_numbers()
     {
         var ex = Refused(FixtureBytes("rgb_40x30.bmp"), new ImageLimits { MaxPixels = 1000 });
-        Assert.Equal("image is 40×30 = 1200 pixels; the limit is 1000: downscale it before sending.", ex.Message);
+        Assert.Equal(
+            $"image is 40×30 = 1200 pixels; the limit is 1000: downscale it before sending (the model sees it at {ImagePreprocessor.ImageSize}×{ImagePreprocessor.ImageSize}).",
+            ex.Message);
+    }
+
+    [Theory]
+    [InlineData(40, 1_000_000)]
+    [InlineData(40, 100_000)]
+    [InlineData(100_000, 40)]
+    public void Tall_or_wide_image_is_refused_from_the_header_before_any_pixel_buffer(int width, int height)
+    {
+        // A ~100 KB PNG can declare these sizes; decoding 40×1,000,000 used to allocate 280 MB plus a 672 MB resize buffer.
+        var bytes = CraftPng(width, height);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var ex = Refused(bytes);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < (long)width * height, $"{allocated} bytes allocated before refusing a {width}×{height} image");
+        Assert.Contains($"{width}×{height}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("the limit is", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Aspect_ratio_over_the_limit_is_refused_naming_ratio_and_limit()
+    {
+        var limits = ImageLimits.Default;
+        var height = 4;
+        var width = (int)(height * limits.MaxAspectRatio) + 1;
+        Assert.True((long)width * height <= limits.MaxPixels);
+        var ex = Refused(TestImages.RandomPng(width, height, seed: 1));
+        var ratio = ((double)width / height).ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
+        var limit = limits.MaxAspectRatio.ToString("0.##", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains($"image is {width}×{height}, an aspect ratio of {ratio}:1; the limit is {limit}:1", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("crop", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Aspect_ratio_limit_is_configurable()
+    {
+        var png = TestImages.RandomPng(30, 10, seed: 2);
+        Assert.Equal(30, ImageDecoder.Decode(png, new ImageLimits { MaxAspectRatio = 3 }).Width);
+        Refused(png, new ImageLimits { MaxAspectRatio = 2.9 });
+    }
+
+    [Fact]
+    public void Image_at_the_aspect_limit_and_a_10_to_1_panorama_decode_and_preprocess()
+    {
+        var height = 4;
+        var atLimit = ImageDecoder.Decode(TestImages.RandomPng((int)(height * ImageLimits.DefaultMaxAspectRatio), height, seed: 3));
+        Assert.Equal(height, atLimit.Height);
+        Assert.Equal(ImagePreprocessor.PixelValuesPerImage, ImagePreprocessor.Preprocess(atLimit).PixelValues.Length);
+        foreach (var (w, h) in new[] { (2240, 224), (224, 2240) })
+        {
+            var panorama = ImageDecoder.Decode(TestImages.RandomPng(w, h, seed: 4));
+            Assert.Equal((w, h), (panorama.Width, panorama.Height));
+            Assert.Equal(ImagePreprocessor.PixelValuesPerImage, ImagePreprocessor.Preprocess(panorama).PixelValues.Length);
+        }
+    }
+
+    [Fact]
+    public void Image_just_over_the_default_pixel_limit_is_refused_from_the_header()
+    {
+        var side = (int)Math.Sqrt(ImageLimits.DefaultMaxPixels);
+        var ex = Refused(CraftPng(side + 1, side + 1));
+        Assert.Contains($"image is {side + 1}×{side + 1}", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("downscale", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Decode_bytes_bound_covers_buffers_and_resize_intermediate_of_the_tallest_accepted_image()
+    {
+        var limits = ImageLimits.Default;
+        var longSide = (int)limits.MaxLongSide;
+        var shortSide = (int)Math.Ceiling(longSide / limits.MaxAspectRatio);
+        Assert.True((long)longSide * shortSide <= limits.MaxPixels + longSide);
+        var intermediate = PillowBicubic.IntermediateBytes(shortSide, longSide, ImagePreprocessor.ImageSize, ImagePreprocessor.ImageSize);
+        Assert.True(limits.DecodeBytesBound >= limits.MaxBytes + (7 * limits.MaxPixels) + intermediate);
     }
 
     [Fact]
