@@ -14,8 +14,11 @@ public sealed class GatewayOptions
     /// <summary>Largest accepted image file, in bytes.</summary>
     public long MaxImageBytes { get; set; } = 20 * 1024 * 1024;
 
-    /// <summary>Largest accepted decoded image, in pixels.</summary>
-    public long MaxImagePixels { get; set; } = 40_000_000;
+    /// <summary>
+    /// Largest accepted decoded image, in pixels, as GetInfo reports it to clients. The vision worker enforces its own
+    /// <c>Vision:MaxImagePixels</c> from the image's header: set both alike (both default to <c>ImageLimits.DefaultMaxPixels</c>, 4096²).
+    /// </summary>
+    public long MaxImagePixels { get; set; } = Kosmos2.Processing.Images.ImageLimits.DefaultMaxPixels;
 
     /// <summary>Longest accepted prompt or question, in characters.</summary>
     public int MaxPromptChars { get; set; } = 2000;
