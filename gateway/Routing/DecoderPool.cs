@@ -25,7 +25,7 @@ public sealed partial class DecoderPool : IDisposable
     private int? _contextLimit;
     private long _contextLimitAt;
 
-    public DecoderPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory)
+    public DecoderPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory, InternalSecrets? internalSecrets = null)
     {
         var o = options.Value;
         _logger = loggerFactory.CreateLogger<DecoderPool>();
@@ -42,7 +42,7 @@ public sealed partial class DecoderPool : IDisposable
         var slack = Math.Max(0, o.DecoderAffinitySlack);
         var factory = new PoolBalancerFactory(PoolBalancerFactory.LeastOutstanding, State, ready => new DecoderPicker(ready, slack));
         _channel = WorkerChannelFactory.Create(Target, factory, serviceConfig, o, loggerFactory);
-        _client = new DecoderWorker.DecoderWorkerClient(_channel);
+        _client = new DecoderWorker.DecoderWorkerClient(WorkerChannelFactory.Invoker(_channel, internalSecrets));
     }
 
     /// <summary>The configured target; null when <c>Gateway:DecoderWorkers</c> is empty.</summary>

@@ -17,7 +17,7 @@ public sealed class VisionPool : IDisposable
     private readonly VisionWorker.VisionWorkerClient? _client;
     private readonly TimeSpan _readyWait;
 
-    public VisionPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory)
+    public VisionPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory, InternalSecrets? internalSecrets = null)
     {
         var o = options.Value;
         _readyWait = TimeSpan.FromMilliseconds(Math.Max(0, o.WorkerReadyWaitMs));
@@ -48,7 +48,7 @@ public sealed class VisionPool : IDisposable
         };
         var factory = new PoolBalancerFactory(PoolBalancerFactory.RoundRobin, State, ready => new RoundRobinPicker(ready));
         _channel = WorkerChannelFactory.Create(Target, factory, serviceConfig, o, loggerFactory);
-        _client = new VisionWorker.VisionWorkerClient(_channel);
+        _client = new VisionWorker.VisionWorkerClient(WorkerChannelFactory.Invoker(_channel, internalSecrets));
     }
 
     /// <summary>Longest an encode may take when the caller's deadline is later (<c>Gateway:VisionEncodeTimeoutMs</c>).</summary>

@@ -1,14 +1,30 @@
 using System.Net;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
+using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Routing;
 
 /// <summary>Builds the one channel per worker pool, with client-side balancing and no HTTP timeouts.</summary>
 internal static class WorkerChannelFactory
 {
+    /// <summary>
+    /// The calls of a pool's client: each carries the internal secret (<see cref="InternalCallAuth.Header"/>) when one is
+    /// configured, which workers that have a secret require. Added to the metadata rather than as call credentials,
+    /// which Grpc.Net.Client sends over plaintext (h2c) channels only when told to do so unsafely.
+    /// </summary>
+    public static CallInvoker Invoker(GrpcChannel channel, InternalSecrets? secrets) =>
+        secrets?.CallerSecret is { } secret
+            ? channel.Intercept(metadata =>
+            {
+                metadata.Add(InternalCallAuth.Header, secret);
+                return metadata;
+            })
+            : channel.CreateCallInvoker();
+
     public static GrpcChannel Create(
         WorkerTarget target, LoadBalancerFactory balancer, ServiceConfig serviceConfig, GatewayOptions options, ILoggerFactory loggerFactory)
     {
