@@ -98,6 +98,12 @@ public sealed partial class DecoderPool : IDisposable
                 LogRefused(_logger, routing.ChosenAddress ?? "(none)", ex.StatusCode, attempt, _maxAttempts);
                 await Task.Delay(Backoff(attempt), options.CancellationToken).ConfigureAwait(false);
             }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+            {
+                routing.Release();
+                call.Dispose();
+                throw WorkerChannelFactory.RefusedByWorker(ex, "decoder", _logger);
+            }
             catch
             {
                 routing.Release();

@@ -9,8 +9,24 @@ using Kosmos2.ServiceDefaults;
 namespace Kosmos2.Gateway.Routing;
 
 /// <summary>Builds the one channel per worker pool, with client-side balancing and no HTTP timeouts.</summary>
-internal static class WorkerChannelFactory
+internal static partial class WorkerChannelFactory
 {
+    /// <summary>
+    /// What the caller gets when a worker refuses the gateway itself (UNAUTHENTICATED: the internal secrets differ): a
+    /// server error, not UNAUTHENTICATED, which would tell the caller its API key is wrong. The gateway's log says
+    /// what to fix.
+    /// </summary>
+    public static RpcException RefusedByWorker(RpcException refusal, string pool, ILogger logger)
+    {
+        LogRefusedByWorker(logger, pool, refusal.Status.Detail);
+        return new RpcException(new Status(StatusCode.Internal,
+            $"The {pool} workers refused this gateway's calls: a deployment error on the server side, not in the request."));
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message =
+        "The {Pool} workers refused this gateway ({Detail}): give the gateway and every worker the same Internal:Secret or Internal:SecretFile.")]
+    private static partial void LogRefusedByWorker(ILogger logger, string pool, string detail);
+
     /// <summary>
     /// The calls of a pool's client: each carries the internal secret (<see cref="InternalCallAuth.Header"/>) when one is
     /// configured, which workers that have a secret require. Added to the metadata rather than as call credentials,

@@ -56,7 +56,11 @@ public sealed class InternalSecretTests
             });
         await stranger.WaitHealthyAsync(TimeSpan.FromSeconds(60));
         var failed = await Assert.ThrowsAsync<RpcException>(() => GenerateAsync(new Contracts.V1.Kosmos2.Kosmos2Client(stranger.Channel), golden.Request()));
-        Assert.NotEqual(StatusCode.OK, failed.StatusCode);
+        // A server-side fault for the caller (its API key is fine), and the gateway's log says what to set.
+        Assert.Equal(StatusCode.Internal, failed.StatusCode);
+        Assert.DoesNotContain("Internal:Secret", failed.Status.Detail, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => stranger.RecentOutput.Contains("Internal:Secret", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(5), "the gateway to log what to set");
     }
 
     private static async Task<GenerateResult> GenerateAsync(Contracts.V1.Kosmos2.Kosmos2Client client, GenerateRequest request)
