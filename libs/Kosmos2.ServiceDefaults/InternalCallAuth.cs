@@ -1,10 +1,11 @@
+using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
-using Grpc.AspNetCore.Server;
 using Grpc.Core;
-using Grpc.Core.Interceptors;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -98,22 +99,22 @@ public sealed class InternalSecrets
 }
 
 /// <summary>
-/// Internal-caller authentication of the workers: their RPCs (not health, which the kubelet probes) require the shared
-/// secret in the <see cref="Header"/> metadata header. Fails closed: a worker with no secret refuses to start unless it
-/// listens only on loopback.
+/// Internal-caller authentication of the workers: every gRPC call except health (which the kubelet probes) requires the
+/// shared secret in the <see cref="Header"/> metadata header. Fails closed: a worker with no secret refuses to start
+/// unless it listens only on loopback.
 /// </summary>
 public static class InternalCallAuth
 {
     /// <summary>The metadata header that carries the secret (lower case, as gRPC metadata keys are).</summary>
     public const string Header = "x-kosmos2-internal";
 
-    /// <summary>Requires the secret on every RPC of <typeparamref name="TService"/>; adds the startup check.</summary>
-    public static WebApplicationBuilder AddInternalCallAuth<TService>(this WebApplicationBuilder builder, string serviceName)
-        where TService : class
+    /// <summary>Requires the secret on every gRPC call but health (<see cref="InternalCallGate"/>); adds the startup check.</summary>
+    public static WebApplicationBuilder AddInternalCallAuth(this WebApplicationBuilder builder, string serviceName)
     {
         var secrets = InternalSecrets.Load(builder.Configuration);
         builder.Services.AddSingleton(secrets);
-        builder.Services.Configure<GrpcServiceOptions<TService>>(o => o.Interceptors.Add<InternalCallAuthInterceptor>());
+        // First in the pipeline, before routing and gRPC: a call is refused on its headers, before its body is read.
+        builder.Services.AddSingleton<IStartupFilter, InternalCallGateStartup>();
         builder.Services.AddHostedService(sp => new InternalCallAuthStartupReport(serviceName, secrets,
             builder.Configuration.GetSection(ServiceOptions.SectionName).Get<ServiceOptions>()?.Host ?? new ServiceOptions().Host,
             sp.GetRequiredService<ILogger<InternalCallAuthStartupReport>>()));
@@ -124,61 +125,51 @@ public static class InternalCallAuth
     public static bool IsLoopback(string host) =>
         string.Equals(host.Trim(), "localhost", StringComparison.OrdinalIgnoreCase)
         || (IPAddress.TryParse(host.Trim().Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+
+    private sealed class InternalCallGateStartup : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseMiddleware<InternalCallGate>();
+            next(app);
+        };
+    }
 }
 
-/// <summary>Refuses a call without the right secret with UNAUTHENTICATED; lets every call in when no secret is configured
-/// (which <see cref="InternalCallAuthStartupReport"/> allows only on loopback).</summary>
-internal sealed class InternalCallAuthInterceptor(InternalSecrets secrets) : Interceptor
+/// <summary>
+/// Refuses a gRPC call without the right secret with UNAUTHENTICATED, on its headers alone: a trailers-only response,
+/// the body never read, so a stranger cannot make a worker buffer and parse a 20 MB message first (grpc-dotnet reads the
+/// whole message before any interceptor runs). Health and anything that is not gRPC (the metrics port) pass; every call
+/// passes when no secret is configured (which <see cref="InternalCallAuthStartupReport"/> allows only on loopback).
+/// </summary>
+internal sealed class InternalCallGate(RequestDelegate next, InternalSecrets secrets)
 {
-    public override Task<TResponse> UnaryServerHandler<TRequest, TResponse>(
-        TRequest request, ServerCallContext context, UnaryServerMethod<TRequest, TResponse> continuation)
+    public Task InvokeAsync(HttpContext context)
     {
-        Check(context);
-        return continuation(request, context);
-    }
-
-    public override Task ServerStreamingServerHandler<TRequest, TResponse>(
-        TRequest request, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
-        ServerStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        Check(context);
-        return continuation(request, responseStream, context);
-    }
-
-    public override Task<TResponse> ClientStreamingServerHandler<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream, ServerCallContext context, ClientStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        Check(context);
-        return continuation(requestStream, context);
-    }
-
-    public override Task DuplexStreamingServerHandler<TRequest, TResponse>(
-        IAsyncStreamReader<TRequest> requestStream, IServerStreamWriter<TResponse> responseStream, ServerCallContext context,
-        DuplexStreamingServerMethod<TRequest, TResponse> continuation)
-    {
-        Check(context);
-        return continuation(requestStream, responseStream, context);
-    }
-
-    private void Check(ServerCallContext context)
-    {
-        if (!secrets.IsSet)
+        var request = context.Request;
+        if (!secrets.IsSet
+            || request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) != true
+            || request.Path.StartsWithSegments("/grpc.health.v1.Health", StringComparison.Ordinal))
         {
-            return;
+            return next(context);
         }
-        var presented = context.RequestHeaders.GetValue(InternalCallAuth.Header);
-        if (presented is null)
+        var presented = request.Headers[InternalCallAuth.Header];
+        if (presented.Count == 1 && secrets.Accepts(presented.ToString()))
         {
-            throw new RpcException(new Status(StatusCode.Unauthenticated,
-                $"This worker takes calls only from the gateway: send the internal secret in the '{InternalCallAuth.Header}' header " +
-                $"(the gateway does when {InternalSecrets.SecretSetting} or {InternalSecrets.SecretFileSetting} is set, to the same secret as the workers')."));
+            return next(context);
         }
-        if (!secrets.Accepts(presented))
-        {
-            throw new RpcException(new Status(StatusCode.Unauthenticated,
-                $"The internal secret in '{InternalCallAuth.Header}' is not this worker's: give the gateway and every worker the same " +
-                $"{InternalSecrets.SecretSetting} or {InternalSecrets.SecretFileSetting}."));
-        }
+        var message = presented.Count == 0
+            ? $"This worker takes calls only from the gateway: send the internal secret in the '{InternalCallAuth.Header}' header " +
+              $"(the gateway does when {InternalSecrets.SecretSetting} or {InternalSecrets.SecretFileSetting} is set, to the same secret as the workers')."
+            : $"The internal secret in '{InternalCallAuth.Header}' is not this worker's: give the gateway and every worker the same " +
+              $"{InternalSecrets.SecretSetting} or {InternalSecrets.SecretFileSetting}.";
+        // Trailers-only: the status travels in the response headers and the stream ends.
+        var response = context.Response;
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        response.Headers["grpc-status"] = ((int)StatusCode.Unauthenticated).ToString(CultureInfo.InvariantCulture);
+        response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+        return Task.CompletedTask;
     }
 }
 

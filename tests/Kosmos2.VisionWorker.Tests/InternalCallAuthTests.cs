@@ -50,6 +50,26 @@ public sealed class InternalCallAuthTests
     }
 
     [Fact]
+    public async Task A_call_without_the_secret_is_refused_on_its_headers_before_its_body_is_read()
+    {
+        var secret = Convert.ToHexString(RandomNumberGenerator.GetBytes(32));
+        const int MaxImageBytes = 1024;
+        await using var worker = await VisionWorkerHost.StartAsync(null, new Dictionary<string, string>
+        {
+            [EnvironmentName(InternalSecrets.SecretSetting)] = secret,
+            ["Vision__MaxImageBytes"] = MaxImageBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        // Larger than any message the worker accepts (its limit is the image limit plus 1 MiB of headroom): read first,
+        // it would be refused as too large; refused on its headers, it never is.
+        var oversized = new EncodeRequest { Image = ByteString.CopyFrom(new byte[MaxImageBytes + (4 << 20)]) };
+
+        var stranger = await Assert.ThrowsAsync<RpcException>(() => worker.Client.EncodeAsync(oversized).ResponseAsync);
+        Assert.Equal(StatusCode.Unauthenticated, stranger.StatusCode);
+        var gateway = await Assert.ThrowsAsync<RpcException>(() => worker.Client.EncodeAsync(oversized, Header(secret)).ResponseAsync);
+        Assert.Equal(StatusCode.ResourceExhausted, gateway.StatusCode);
+    }
+
+    [Fact]
     public async Task A_worker_with_no_secret_refuses_to_listen_beyond_loopback_naming_the_settings()
     {
         await using var worker = ServiceProcess.Start("vision-worker", RepoPaths.BuiltAssembly("vision-worker", "Kosmos2.VisionWorker"), new Dictionary<string, string>
