@@ -3,6 +3,8 @@ using Kosmos2.ServiceDefaults;
 
 var builder = WebApplication.CreateBuilder(args);
 builder.AddServiceDefaults("kosmos2-decoder-worker");
+// Before the model loads: a worker that must not start refuses at once.
+builder.AddInternalCallAuth("decoder worker");
 builder.AddDecoderWorker();
 
 var app = builder.Build();

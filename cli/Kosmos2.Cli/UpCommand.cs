@@ -39,9 +39,17 @@ internal static class UpCommand
         try
         {
             Console.Error.WriteLine($"kosmos2 up: logs in {logDir}");
-            var redisAddress = StartRedis(logDir, supervisor);
+            // Fresh secrets per run, given only to the children: another local user who finds the ports still cannot
+            // call the workers or read and write Redis.
+            var redisPassword = ClusterEnvironment.NewSecret();
+            var redisAddress = StartRedis(logDir, supervisor, redisPassword);
             // One server for both: sessions and the embedding cache (the deployment gives each its own).
             var common = ClusterEnvironment.Common(modelDir, dtype, redisAddress, redisAddress);
+            if (redisAddress is not null)
+            {
+                common[ClusterEnvironment.RedisPassword] = redisPassword;
+            }
+            common[ClusterEnvironment.InternalSecret] = ClusterEnvironment.NewSecret();
             var vision = StartService(supervisor, "vision-worker", "Kosmos2.VisionWorker", FreePort.Next(), common, logDir);
             var decoder = StartService(supervisor, "decoder-worker", "Kosmos2.DecoderWorker", FreePort.Next(), common, logDir);
             var gatewayEnv = ClusterEnvironment.Gateway(common, modelDir, vision.Current.Address, [decoder.Current.Address]);
@@ -112,9 +120,10 @@ internal static class UpCommand
     /// <summary>
     /// Starts redis-server on a free port when it is installed; returns its address, or null (in-process cache). It
     /// keeps an append-only file (fsync every second) in the log folder, so a Redis that crashes and is restarted comes
-    /// back with the chat sessions it held; at most the last second of writes is lost.
+    /// back with the chat sessions it held; at most the last second of writes is lost. It requires
+    /// <paramref name="password"/>, also after a restart.
     /// </summary>
-    private static string? StartRedis(string logDir, Supervisor supervisor)
+    private static string? StartRedis(string logDir, Supervisor supervisor, string password)
     {
         if (RedisServer.FindExecutable() is not { } redis)
         {
@@ -124,7 +133,8 @@ internal static class UpCommand
         }
         var port = FreePort.Next();
         var data = Directory.CreateDirectory(Path.Combine(logDir, "redis-data")).FullName;
-        supervisor.Start("redis", onCrash => ServiceProcess.StartProgram("redis", redis, RedisServer.Arguments(port, data, password: null),
+        var arguments = RedisServer.ArgumentsWithPasswordFile(port, data, password, Path.Combine(logDir, "redis.conf"));
+        supervisor.Start("redis", onCrash => ServiceProcess.StartProgram("redis", redis, arguments,
             new Dictionary<string, string>(), port, Logged("redis", logDir, onCrash)));
         return $"127.0.0.1:{port}";
     }

@@ -27,8 +27,12 @@ for (const doc of parseAllDocuments(input)) {
 }
 
 // "apps/v1" -> kubernetes-models/apps/v1, "v1" -> kubernetes-models/v1 (the core group). Custom resources come from
-// the @kubernetes-models package of their operator, generated from its CRDs (PodMonitor: components/monitoring).
-const crdPackages = { "monitoring.coreos.com": "@kubernetes-models/prometheus-operator" };
+// the @kubernetes-models package of their operator, generated from its CRDs (PodMonitor: components/monitoring;
+// Issuer and Certificate: components/tls).
+const crdPackages = {
+  "monitoring.coreos.com": "@kubernetes-models/prometheus-operator",
+  "cert-manager.io": "@kubernetes-models/cert-manager",
+};
 const modules = new Map();
 async function modelClass(apiVersion, kind) {
   if (typeof apiVersion !== "string" || !/^([a-z0-9.-]+\/)?v[0-9a-z]+$/.test(apiVersion)) return undefined;

@@ -27,7 +27,7 @@ public sealed partial class DecoderPool : IDisposable
     private long _contextLimitAt;
     private int _reserved;
 
-    public DecoderPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory)
+    public DecoderPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory, InternalSecrets? internalSecrets = null)
     {
         var o = options.Value;
         _logger = loggerFactory.CreateLogger<DecoderPool>();
@@ -44,7 +44,7 @@ public sealed partial class DecoderPool : IDisposable
         var slack = Math.Max(0, o.DecoderAffinitySlack);
         var factory = new PoolBalancerFactory(PoolBalancerFactory.LeastOutstanding, State, ready => new DecoderPicker(ready, slack));
         _channel = WorkerChannelFactory.Create(Target, factory, serviceConfig, o, loggerFactory);
-        _client = new DecoderWorker.DecoderWorkerClient(_channel);
+        _client = new DecoderWorker.DecoderWorkerClient(WorkerChannelFactory.Invoker(_channel, internalSecrets));
     }
 
     /// <summary>The configured target; null when <c>Gateway:DecoderWorkers</c> is empty.</summary>
@@ -99,6 +99,12 @@ public sealed partial class DecoderPool : IDisposable
                 }
                 LogRefused(_logger, routing.ChosenAddress ?? "(none)", ex.StatusCode, attempt, _maxAttempts);
                 await Task.Delay(Backoff(attempt), options.CancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+            {
+                routing.Release();
+                call.Dispose();
+                throw WorkerChannelFactory.RefusedByWorker(ex, "decoder", _logger);
             }
             catch
             {

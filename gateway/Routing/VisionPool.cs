@@ -16,10 +16,12 @@ public sealed class VisionPool : IDisposable
     private readonly GrpcChannel? _channel;
     private readonly VisionWorker.VisionWorkerClient? _client;
     private readonly TimeSpan _readyWait;
+    private readonly ILogger<VisionPool> _logger;
 
-    public VisionPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory)
+    public VisionPool(IOptions<GatewayOptions> options, ILoggerFactory loggerFactory, InternalSecrets? internalSecrets = null)
     {
         var o = options.Value;
+        _logger = loggerFactory.CreateLogger<VisionPool>();
         _readyWait = TimeSpan.FromMilliseconds(Math.Max(0, o.WorkerReadyWaitMs));
         EncodeTimeout = TimeSpan.FromMilliseconds(Math.Max(1, o.VisionEncodeTimeoutMs));
         Target = WorkerTarget.Parse(o.VisionWorkers, "vision", $"Gateway:{nameof(GatewayOptions.VisionWorkers)}");
@@ -48,7 +50,7 @@ public sealed class VisionPool : IDisposable
         };
         var factory = new PoolBalancerFactory(PoolBalancerFactory.RoundRobin, State, ready => new RoundRobinPicker(ready));
         _channel = WorkerChannelFactory.Create(Target, factory, serviceConfig, o, loggerFactory);
-        _client = new VisionWorker.VisionWorkerClient(_channel);
+        _client = new VisionWorker.VisionWorkerClient(WorkerChannelFactory.Invoker(_channel, internalSecrets));
     }
 
     /// <summary>Longest an encode may take when the caller's deadline is later (<c>Gateway:VisionEncodeTimeoutMs</c>).</summary>
@@ -74,7 +76,14 @@ public sealed class VisionPool : IDisposable
     {
         var client = Client;
         await State.EnsureReadyAsync(_channel!, _readyWait, "vision", options.CancellationToken).ConfigureAwait(false);
-        return await client.EncodeAsync(request, options).ResponseAsync.ConfigureAwait(false);
+        try
+        {
+            return await client.EncodeAsync(request, options).ResponseAsync.ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Unauthenticated)
+        {
+            throw WorkerChannelFactory.RefusedByWorker(ex, "vision", _logger);
+        }
     }
 
     public void Dispose() => _channel?.Dispose();

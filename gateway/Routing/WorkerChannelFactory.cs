@@ -1,14 +1,46 @@
 using System.Net;
 using Grpc.Core;
+using Grpc.Core.Interceptors;
 using Grpc.Net.Client;
 using Grpc.Net.Client.Balancer;
 using Grpc.Net.Client.Configuration;
+using Kosmos2.ServiceDefaults;
 
 namespace Kosmos2.Gateway.Routing;
 
 /// <summary>Builds the one channel per worker pool, with client-side balancing and no HTTP timeouts.</summary>
-internal static class WorkerChannelFactory
+internal static partial class WorkerChannelFactory
 {
+    /// <summary>
+    /// What the caller gets when a worker refuses the gateway itself (UNAUTHENTICATED: the internal secrets differ): a
+    /// server error, not UNAUTHENTICATED, which would tell the caller its API key is wrong. The gateway's log says
+    /// what to fix.
+    /// </summary>
+    public static RpcException RefusedByWorker(RpcException refusal, string pool, ILogger logger)
+    {
+        LogRefusedByWorker(logger, pool, refusal.Status.Detail);
+        return new RpcException(new Status(StatusCode.Internal,
+            $"The {pool} workers refused this gateway's calls: a deployment error on the server side, not in the request."));
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message =
+        "The {Pool} workers refused this gateway ({Detail}): give the gateway and every worker the same Internal:Secret or Internal:SecretFile.")]
+    private static partial void LogRefusedByWorker(ILogger logger, string pool, string detail);
+
+    /// <summary>
+    /// The calls of a pool's client: each carries the internal secret (<see cref="InternalCallAuth.Header"/>) when one is
+    /// configured, which workers that have a secret require. Added to the metadata rather than as call credentials,
+    /// which Grpc.Net.Client sends over plaintext (h2c) channels only when told to do so unsafely.
+    /// </summary>
+    public static CallInvoker Invoker(GrpcChannel channel, InternalSecrets? secrets) =>
+        secrets?.CallerSecret is { } secret
+            ? channel.Intercept(metadata =>
+            {
+                metadata.Add(InternalCallAuth.Header, secret);
+                return metadata;
+            })
+            : channel.CreateCallInvoker();
+
     public static GrpcChannel Create(
         WorkerTarget target, LoadBalancerFactory balancer, ServiceConfig serviceConfig, GatewayOptions options, ILoggerFactory loggerFactory)
     {

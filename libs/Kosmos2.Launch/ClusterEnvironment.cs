@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+
 namespace Kosmos2.Launch;
 
 /// <summary>
@@ -6,6 +8,15 @@ namespace Kosmos2.Launch;
 /// </summary>
 public static class ClusterEnvironment
 {
+    /// <summary>The secret the gateway sends on every worker call and the workers require (<c>Internal:Secret</c>).</summary>
+    public const string InternalSecret = "Internal__Secret";
+
+    /// <summary>The password of the Redis servers, for whichever connection string names none (<c>Redis:Password</c>).</summary>
+    public const string RedisPassword = "Redis__Password";
+
+    /// <summary>A fresh random secret (256 bits, hex): one per run of a cluster, for <see cref="InternalSecret"/> or Redis.</summary>
+    public static string NewSecret() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+
     /// <summary>Both workers load <paramref name="modelDir"/> in <paramref name="dtype"/>; sessions and the embedding cache
     /// use these Redis servers (none: the services' in-process stores).</summary>
     public static Dictionary<string, string> Common(string modelDir, string dtype, string? sessionsRedis, string? cacheRedis)

@@ -67,11 +67,39 @@ public sealed class RedisServer : IAsyncDisposable
     /// </summary>
     public static IReadOnlyList<string> Arguments(int port, string? dataDir, string? password)
     {
+        var args = CommonArguments(port, dataDir);
+        args.AddRange(password is null ? ["--protected-mode", "no"] : ["--requirepass", password]);
+        return args;
+    }
+
+    /// <summary>
+    /// As <see cref="Arguments(int, string?, string?)"/>, the password read from a configuration file that only this user
+    /// may read, written to <paramref name="configFile"/>: on the command line it would show in every local user's
+    /// <c>ps</c> until Redis rewrites its process title.
+    /// </summary>
+    public static IReadOnlyList<string> ArgumentsWithPasswordFile(int port, string? dataDir, string password, string configFile)
+    {
+        var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+        using (var writer = new StreamWriter(configFile, options))
+        {
+            writer.Write($"requirepass \"{password}\"\n");
+        }
+        // The configuration file comes first; the options after it add to it.
+        var args = CommonArguments(port, dataDir);
+        args.Insert(0, configFile);
+        return args;
+    }
+
+    private static List<string> CommonArguments(int port, string? dataDir)
+    {
         List<string> args = ["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", ""];
         args.AddRange(dataDir is not null
             ? ["--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction", "--dir", dataDir]
             : ["--appendonly", "no"]);
-        args.AddRange(password is null ? ["--protected-mode", "no"] : ["--requirepass", password]);
         return args;
     }
 

@@ -34,9 +34,10 @@ internal sealed class DecoderWorkerHost : IAsyncDisposable
     public Task<DecoderInfo> InfoAsync() => Client.GetInfoAsync(new DecoderInfoRequest()).ResponseAsync;
 
     /// <summary>Runs one request to the end; returns all streamed tokens and the final message.</summary>
-    public async Task<(List<int> Tokens, DecodeFinal Final, int Messages)> GenerateAsync(DecodeRequest request, DateTime? deadline = null, CancellationToken cancellationToken = default)
+    public async Task<(List<int> Tokens, DecodeFinal Final, int Messages)> GenerateAsync(DecodeRequest request, DateTime? deadline = null,
+        Metadata? headers = null, CancellationToken cancellationToken = default)
     {
-        using var call = Client.Generate(request, deadline: deadline, cancellationToken: cancellationToken);
+        using var call = Client.Generate(request, headers, deadline: deadline, cancellationToken: cancellationToken);
         var tokens = new List<int>();
         DecodeFinal? final = null;
         var messages = 0;

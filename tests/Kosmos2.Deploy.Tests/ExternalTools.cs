@@ -62,9 +62,11 @@ public static class ExternalTools
             "deploy/tools/validate.mjs: install Node.js 20 or newer with npm (Debian: apt-get install nodejs npm).");
 
         // npm ci once per checkout (CI starts without node_modules), and again when package.json gained a package;
-        // the lock file pins kubernetes-models 5.1.0 and @kubernetes-models/prometheus-operator 6.0.0.
+        // the lock file pins kubernetes-models 5.1.0, @kubernetes-models/prometheus-operator 6.0.0 and
+        // @kubernetes-models/cert-manager 6.0.0.
         if (!Directory.Exists(Path.Combine(ToolsDir, "node_modules", "kubernetes-models"))
-            || !Directory.Exists(Path.Combine(ToolsDir, "node_modules", "@kubernetes-models", "prometheus-operator")))
+            || !Directory.Exists(Path.Combine(ToolsDir, "node_modules", "@kubernetes-models", "prometheus-operator"))
+            || !Directory.Exists(Path.Combine(ToolsDir, "node_modules", "@kubernetes-models", "cert-manager")))
         {
             var npm = FindOnPath("npm") ?? throw new InvalidOperationException(
                 "npm is not installed (not on PATH) and deploy/tools/node_modules is missing: install npm " +

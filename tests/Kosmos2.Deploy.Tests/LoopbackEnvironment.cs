@@ -12,6 +12,7 @@ namespace Kosmos2.Deploy.Tests;
 /// <param name="ModelDir">The checkpoint folder standing in for <see cref="ManifestTests.ModelPath"/>.</param>
 /// <param name="ApiKeysFile">A keys file standing in for the mounted Secret.</param>
 /// <param name="GatewayHttpPort">The gateway's local HTTP port (its JSON API and web page).</param>
+/// <param name="InternalSecretFile">A secret file standing in for the mounted Secret kosmos2-internal.</param>
 public sealed record LocalEndpoints(
     IReadOnlyDictionary<string, int> GrpcPorts,
     IReadOnlyDictionary<string, int> MetricsPorts,
@@ -19,11 +20,12 @@ public sealed record LocalEndpoints(
     string RedisPassword,
     string ModelDir,
     string ApiKeysFile,
-    int GatewayHttpPort);
+    int GatewayHttpPort,
+    string InternalSecretFile);
 
 /// <summary>
 /// Turns the environment a manifest gives a service's container into the one it gets on loopback: only what points
-/// at the cluster is rewritten (bind host, ports, Redis endpoint, worker Services, the model mount, the keys Secret);
+/// at the cluster is rewritten (bind host, ports, Redis endpoint, worker Services, the model mount, the keys and internal Secrets);
 /// every other value is passed unchanged. A value the rewrite does not know but that looks like an address or a path
 /// is reported as a problem, so a new setting of that kind cannot reach the service still pointing into the cluster
 /// (or, worse, silently keep working here because it is ignored).
@@ -46,6 +48,7 @@ public static partial class LoopbackEnvironment
                 "Redis__Sessions" or "Redis__Cache" => RewriteRedis(key, value, local.RedisPort, problems),
                 "Redis__Password" when value == RenderedManifest.SecretReference("kosmos2-redis", "password") => local.RedisPassword,
                 "Auth__ApiKeysFile" => local.ApiKeysFile,
+                "Internal__SecretFile" => local.InternalSecretFile,
                 // Baked into the gateway image (deploy/docker/gateway.Dockerfile); here the checkpoint's own tokenizer.
                 "Gateway__TokenizerDir" => local.ModelDir,
                 // Empty = no export (the base default); a collector address would only be tried, never required.

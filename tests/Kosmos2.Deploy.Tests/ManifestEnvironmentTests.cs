@@ -11,7 +11,7 @@ namespace Kosmos2.Deploy.Tests;
 
 /// <summary>
 /// The services read every setting the manifests pass them (ports, worker addresses, Redis, model path, keys file,
-/// OTLP): each service is started as a process with exactly the environment the base manifests give its container,
+/// internal secret, OTLP): each service is started as a process with exactly the environment the base manifests give its container,
 /// only the addresses and paths that point into the cluster moved to this machine (<see cref="LoopbackEnvironment"/>),
 /// and must come up healthy and serve. A setting a service ignores or misreads shows up here, not in a cluster.
 /// </summary>
@@ -34,7 +34,8 @@ public sealed class ManifestEnvironmentTests
         var local = new LocalEndpoints(
             new Dictionary<string, int> { ["gateway"] = 1001, ["vision-worker"] = 1002, ["decoder-worker"] = 1003 },
             new Dictionary<string, int> { ["gateway"] = 2001, ["vision-worker"] = 2002, ["decoder-worker"] = 2003 },
-            RedisPort: 3000, RedisPassword: "local-secret", ModelDir: "/golden/model", ApiKeysFile: "/tmp/keys.json", GatewayHttpPort: 4001);
+            RedisPort: 3000, RedisPassword: "local-secret", ModelDir: "/golden/model", ApiKeysFile: "/tmp/keys.json", GatewayHttpPort: 4001,
+            InternalSecretFile: "/tmp/internal-secret");
         var manifest = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             ["Service__Host"] = "0.0.0.0",
@@ -46,6 +47,7 @@ public sealed class ManifestEnvironmentTests
             ["Gateway__VisionWorkers"] = "dns:///vision-worker:50052",
             ["Gateway__TokenizerDir"] = ManifestTests.ModelPath,
             ["Auth__ApiKeysFile"] = "/etc/kosmos2/api-keys/keys.json",
+            ["Internal__SecretFile"] = "/etc/kosmos2/internal/secret",
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = "",
             ["Service__ShutdownTimeoutSeconds"] = "180",
             ["Decoder__DType"] = "bfloat16",
@@ -71,6 +73,7 @@ public sealed class ManifestEnvironmentTests
         Assert.Equal("dns:///localhost:1002", environment["Gateway__VisionWorkers"]);
         Assert.Equal("/golden/model", environment["Gateway__TokenizerDir"]);
         Assert.Equal("/tmp/keys.json", environment["Auth__ApiKeysFile"]);
+        Assert.Equal("/tmp/internal-secret", environment["Internal__SecretFile"]);
         Assert.Equal("", environment["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         Assert.Equal("180", environment["Service__ShutdownTimeoutSeconds"]);
         Assert.Equal(manifest.Keys.Order(StringComparer.Ordinal), environment.Keys.Order(StringComparer.Ordinal));
@@ -93,10 +96,13 @@ public sealed class ManifestEnvironmentTests
         {
             var keysFile = Path.Combine(keysDir.FullName, "keys.json");
             await File.WriteAllTextAsync(keysFile, JsonSerializer.Serialize(new[] { new { key = ApiKey, tenant = "deploy-tests" } }));
+            // As kubectl create secret --from-literal writes it: the value alone, no newline.
+            var internalSecretFile = Path.Combine(keysDir.FullName, "internal-secret");
+            await File.WriteAllTextAsync(internalSecretFile, ClusterEnvironment.NewSecret());
             var local = new LocalEndpoints(
                 Services.ToDictionary(s => s, _ => FreePort.Next(), StringComparer.Ordinal),
                 Services.ToDictionary(s => s, _ => FreePort.Next(), StringComparer.Ordinal),
-                redis.Port, redis.Password!, RepoPaths.GoldenModelDir, keysFile, FreePort.Next());
+                redis.Port, redis.Password!, RepoPaths.GoldenModelDir, keysFile, FreePort.Next(), internalSecretFile);
 
             var environments = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
             var problems = new List<string>();
@@ -112,6 +118,10 @@ public sealed class ManifestEnvironmentTests
             var gatewayEnvironment = environments["gateway"];
             Assert.True(gatewayEnvironment.GetValueOrDefault("Gateway__TokenizerDir") == RepoPaths.GoldenModelDir, "base: the gateway is not given the model folder as Gateway__TokenizerDir");
             Assert.True(gatewayEnvironment.GetValueOrDefault("Auth__ApiKeysFile") == keysFile, "base: the gateway is not given Auth__ApiKeysFile");
+            foreach (var service in Services)
+            {
+                Assert.True(environments[service].GetValueOrDefault("Internal__SecretFile") == internalSecretFile, $"base: {service} is not given Internal__SecretFile");
+            }
             foreach (var pool in new[] { "Gateway__VisionWorkers", "Gateway__DecoderWorkers" })
             {
                 Assert.True(gatewayEnvironment.GetValueOrDefault(pool, "").StartsWith("dns:///localhost:", StringComparison.Ordinal), $"base: the gateway is not given {pool}");
@@ -167,6 +177,14 @@ public sealed class ManifestEnvironmentTests
             await Poll.UntilAsync(async () => (cached = await redis.DbSizeAsync()) > 0, TimeSpan.FromSeconds(10), "the vision worker to cache embeddings in Redis");
             await client.CreateSessionAsync(new CreateSessionRequest { Image = request.Image }, withKey, deadline: DateTime.UtcNow.AddMinutes(1));
             Assert.True(await redis.DbSizeAsync() > cached, "The gateway's chat session did not reach the test's Redis.");
+
+            // The workers require the secret the gateway just sent them: a caller without it gets nothing.
+            var vision = new Contracts.Internal.V1.VisionWorker.VisionWorkerClient(started.Single(s => s.Name == "vision-worker").Channel);
+            var direct = await Assert.ThrowsAsync<RpcException>(() => vision.EncodeAsync(new Contracts.Internal.V1.EncodeRequest { Image = request.Image.Data }).ResponseAsync);
+            Assert.Equal(StatusCode.Unauthenticated, direct.StatusCode);
+            var decoder = new Contracts.Internal.V1.DecoderWorker.DecoderWorkerClient(started.Single(s => s.Name == "decoder-worker").Channel);
+            direct = await Assert.ThrowsAsync<RpcException>(() => decoder.GetInfoAsync(new Contracts.Internal.V1.DecoderInfoRequest()).ResponseAsync);
+            Assert.Equal(StatusCode.Unauthenticated, direct.StatusCode);
 
             using (var anonymous = client.Generate(request, deadline: DateTime.UtcNow.AddSeconds(30)))
             {

@@ -33,7 +33,7 @@ public sealed class ManifestTests
         "Decoder__ModelDir", "Decoder__DType", "Decoder__Device", "Decoder__MaxRunning", "Decoder__MaxWaiting",
         "Decoder__MaxSequenceTokens", "Decoder__Threads",
         "Gateway__TokenizerDir", "Gateway__VisionWorkers", "Gateway__DecoderWorkers", "Gateway__DnsRefreshSeconds",
-        "Gateway__MaxImageBytes", "Auth__ApiKeysFile",
+        "Gateway__MaxImageBytes", "Auth__ApiKeysFile", "Internal__SecretFile",
     };
 
     public static TheoryData<string> Targets() => [.. RenderedManifest.DiscoverTargets()];
