@@ -1,4 +1,3 @@
-using System.Net;
 using Kosmos2.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
@@ -28,7 +27,7 @@ internal sealed partial class AuthStartupReport(ApiKeyStore keys, IOptions<AuthO
             return Task.CompletedTask;
         }
         var host = configuration.GetSection(ServiceOptions.SectionName).Get<ServiceOptions>()?.Host ?? new ServiceOptions().Host;
-        if (!IsLoopback(host) && !auth.Value.AllowAnonymous)
+        if (!InternalCallAuth.IsLoopback(host) && !auth.Value.AllowAnonymous)
         {
             throw new InvalidOperationException(
                 $"No API key is configured and the gateway would listen on {host}, beyond this machine. Set Auth:ApiKeys:0:Key " +
@@ -40,11 +39,6 @@ internal sealed partial class AuthStartupReport(ApiKeyStore keys, IOptions<AuthO
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-
-    /// <summary>True for <c>localhost</c> and loopback addresses (127.0.0.0/8, ::1).</summary>
-    internal static bool IsLoopback(string host) =>
-        string.Equals(host.Trim(), "localhost", StringComparison.OrdinalIgnoreCase)
-        || (IPAddress.TryParse(host.Trim().Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
         "NO API KEY IS CONFIGURED: the gateway on {Host} accepts every call, as tenant '{Tenant}'. Set Auth:ApiKeys:0:Key and " +

@@ -9,8 +9,10 @@ namespace Kosmos2.Gateway.Auth;
 /// Each tenant's embedding-cache namespace: <c>t-</c> + 32 hex characters of HMAC-SHA256(server secret, tenant id).
 /// A keyed hash, not a bare hash of the id: a caller that reaches a vision worker directly cannot compute another
 /// tenant's salt from its name. The secret is <see cref="AuthOptions.EmbeddingCacheSecret"/>, else the cluster's
-/// internal secret (<c>Internal:Secret</c>), else a random one per process (logged: then hash-only requests and cache
-/// hits do not carry over to another gateway replica or a restart, but isolation holds).
+/// internal secret (<c>Internal:Secret</c>, or the first line of <c>Internal:SecretFile</c>), else a random one per
+/// process (logged: then hash-only requests and cache hits do not carry over to another gateway replica or a restart,
+/// but isolation holds). Changing it starts every tenant's namespace afresh: images are encoded again, hash-only
+/// requests for older images are NOT_FOUND until sent again, and sessions keep the namespace they were created in.
 /// </summary>
 public sealed partial class TenantCacheSalts
 {
@@ -47,7 +49,9 @@ public sealed partial class TenantCacheSalts
 
     private static string? FirstSet(params string?[] values) => values.FirstOrDefault(v => !string.IsNullOrWhiteSpace(v))?.Trim();
 
-    private static string? ReadFile(string? path) => string.IsNullOrWhiteSpace(path) || !File.Exists(path) ? null : File.ReadAllText(path);
+    /// <summary>The first line of the internal secret file: the one the gateway sends (a second line is the next secret during a rotation).</summary>
+    private static string? ReadFile(string? path) =>
+        string.IsNullOrWhiteSpace(path) || !File.Exists(path) ? null : File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
         "No Auth:EmbeddingCacheSecret (or Internal:Secret) is set: tenants' cache namespaces use a random key of this process, so " +
