@@ -18,6 +18,13 @@ public sealed class DecoderWorkerOptions : ModelSourceOptions
     /// <summary>Most requests waiting for admission; more are refused with RESOURCE_EXHAUSTED.</summary>
     public int MaxWaiting { get; set; } = 64;
 
+    /// <summary>
+    /// Longest a request may wait for a slot, in milliseconds; past it, it is refused RESOURCE_EXHAUSTED with a retry
+    /// hint (nothing generated, so the gateway may offer it to another decoder). 0 = no bound: a queued request waits for
+    /// a running generation to end, which is a whole generation's time. Set it from your time-to-first-token objective.
+    /// </summary>
+    public int MaxQueueWaitMs { get; set; }
+
     /// <summary>Longest context (prompt + new tokens) of one sequence = KV slot length.</summary>
     public int MaxSequenceTokens { get; set; } = 1024;
 

@@ -120,6 +120,7 @@ public sealed partial class EngineHost : IDisposable
                 MaxSequenceTokens = _options.MaxSequenceTokens,
                 MaxTokensPerStep = Math.Max(_options.MaxTokensPerStep, _options.MaxRunning),
                 PrefixCacheSlots = Math.Max(0, _options.PrefixCacheSlots),
+                MaxQueueWait = TimeSpan.FromMilliseconds(Math.Max(0, _options.MaxQueueWaitMs)),
                 EosTokenId = model.Config.EosTokenId, // top-level, falling back to text_config (KOSMOS2_SPEC.md §2)
             }, runner);
             _info = new EngineInfo(identity, model.Config.Text.VocabSize, model.Config.Text.EmbedDim);

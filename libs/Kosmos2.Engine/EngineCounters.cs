@@ -48,7 +48,7 @@ internal sealed class EngineCounters(TimeProvider time)
     {
         switch (reason)
         {
-            case FinishReason.Aborted or FinishReason.Refused:
+            case FinishReason.Aborted or FinishReason.Refused or FinishReason.QueueTimedOut:
                 Interlocked.Increment(ref _aborted);
                 break;
             case FinishReason.Error:

@@ -40,6 +40,13 @@ public sealed record EngineOptions
     /// </summary>
     public TimeSpan IdleHeartbeat { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Longest a request may wait in the queue for a slot; past it, it ends <see cref="FinishReason.QueueTimedOut"/>
+    /// (nothing generated) at the next step. Zero: no bound (a queued request waits for a running one to end, which may
+    /// be a whole generation). A bound turns overload into prompt refusals instead of long first-token times.
+    /// </summary>
+    public TimeSpan MaxQueueWait { get; init; }
+
     /// <summary>Throws when a limit is out of range, naming the setting to fix.</summary>
     public void Validate()
     {
@@ -50,5 +57,6 @@ public sealed record EngineOptions
         ArgumentOutOfRangeException.ThrowIfNegative(EosTokenId, nameof(EosTokenId));
         ArgumentOutOfRangeException.ThrowIfNegative(PrefixCacheSlots, nameof(PrefixCacheSlots));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(IdleHeartbeat, TimeSpan.Zero, nameof(IdleHeartbeat));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxQueueWait, TimeSpan.Zero, nameof(MaxQueueWait));
     }
 }

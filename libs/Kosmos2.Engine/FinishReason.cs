@@ -23,4 +23,10 @@ public enum FinishReason
     /// request waited for a slot. Nothing was generated, so it may be sent to another worker.
     /// </summary>
     Refused = 6,
+
+    /// <summary>
+    /// Never admitted: it waited longer than <see cref="EngineOptions.MaxQueueWait"/> for a slot. Nothing was generated,
+    /// so it may be retried, here later or on another worker.
+    /// </summary>
+    QueueTimedOut = 7,
 }

@@ -93,6 +93,10 @@ public sealed class GenerationEngine : IDisposable
             RefuseWaiting();
         }
         var started = _time.GetTimestamp();
+        if (_options.MaxQueueWait > TimeSpan.Zero)
+        {
+            RefuseOverdue(started);
+        }
         if (_scheduler.Schedule(_stepIndex, started) is not { } step)
         {
             PublishGauges();
@@ -204,6 +208,15 @@ public sealed class GenerationEngine : IDisposable
             {
                 Finish(aborted, FinishReason.Aborted, _time.GetTimestamp());
             }
+        }
+    }
+
+    /// <summary>Ends every request that has waited for a slot longer than <see cref="EngineOptions.MaxQueueWait"/>.</summary>
+    private void RefuseOverdue(long now)
+    {
+        foreach (var sequence in _scheduler.All.Where(s => s.Status == RequestStatus.Waiting && _time.GetElapsedTime(s.ArrivalTimestamp, now) > _options.MaxQueueWait).ToList())
+        {
+            Finish(sequence, FinishReason.QueueTimedOut, now);
         }
     }
 

@@ -60,6 +60,27 @@ public sealed class LifecycleTests
     }
 
     [Fact]
+    public async Task A_request_queued_past_the_queue_wait_bound_is_resource_exhausted_before_any_token()
+    {
+        await using var worker = await DecoderWorkerHost.StartAsync(new Dictionary<string, string>
+        {
+            ["Decoder__MaxRunning"] = "1",
+            ["Decoder__MaxQueueWaitMs"] = "300",
+        });
+        using var running = worker.Client.Generate(LongRequest());
+        Assert.True(await running.ResponseStream.MoveNext(CancellationToken.None));
+
+        using var queued = worker.Client.Generate(LongRequest());
+        var ex = await Assert.ThrowsAsync<RpcException>(() => queued.ResponseStream.MoveNext(CancellationToken.None));
+
+        Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
+        Assert.Contains("Decoder:MaxQueueWaitMs", ex.Status.Detail);
+        Assert.NotNull(ex.Trailers.GetValue("retry-after"));
+        var info = await worker.InfoAsync();
+        Assert.Equal((1u, 0u), (info.Running, info.Waiting)); // the running one goes on
+    }
+
+    [Fact]
     public async Task A_request_that_cannot_fit_the_context_is_invalid_before_any_token()
     {
         await using var worker = await DecoderWorkerHost.StartAsync(new Dictionary<string, string> { ["Decoder__MaxSequenceTokens"] = "128" });

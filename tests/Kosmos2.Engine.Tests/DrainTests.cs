@@ -50,3 +50,51 @@ public sealed class DrainTests
         h.AssertRunnerSawNoViolations();
     }
 }
+
+/// <summary>EngineOptions.MaxQueueWait: a request that waited longer for a slot is refused, nothing generated; the rest run.</summary>
+public sealed class QueueWaitTests
+{
+    [Fact]
+    public void A_request_waiting_longer_than_the_bound_is_refused_at_the_next_step_and_one_within_it_is_admitted_later()
+    {
+        var clock = new ManualTimeProvider();
+        var options = EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(2) };
+        using var h = new EngineHarness(options, clock);
+        var running = h.Submit(promptLength: 4, maxNewTokens: 6, ignoreEos: true);
+        var overdue = h.Submit(promptLength: 4, maxNewTokens: 6);
+        h.Engine.Step();
+
+        clock.Advance(TimeSpan.FromSeconds(1.5));
+        var fresh = h.Submit(promptLength: 4, maxNewTokens: 6);
+        h.Engine.Step();
+        Assert.False(overdue.Sink.IsFinished); // 1.5 s: within the bound
+
+        clock.Advance(TimeSpan.FromSeconds(1));
+        h.Engine.Step();
+
+        Assert.Equal(FinishReason.QueueTimedOut, overdue.Sink.Final.Reason);
+        Assert.Empty(overdue.Sink.Tokens);
+        Assert.False(fresh.Sink.IsFinished); // 1 s in the queue
+        h.RunToIdle();
+        Assert.Equal(FinishReason.Length, running.Sink.Final.Reason);
+        Assert.NotEqual(FinishReason.QueueTimedOut, fresh.Sink.Final.Reason);
+        Assert.Equal(0, h.Engine.GetStats().Waiting);
+        h.AssertRunnerSawNoViolations();
+    }
+
+    [Fact]
+    public void With_no_bound_a_request_waits_as_long_as_it_takes()
+    {
+        var clock = new ManualTimeProvider();
+        using var h = new EngineHarness(EngineHarness.Small(maxRunning: 1), clock);
+        var running = h.Submit(promptLength: 4, maxNewTokens: 6, ignoreEos: true);
+        var queued = h.Submit(promptLength: 4, maxNewTokens: 6);
+        h.Engine.Step();
+        clock.Advance(TimeSpan.FromHours(1));
+
+        h.RunToIdle();
+
+        Assert.Equal(FinishReason.Length, running.Sink.Final.Reason);
+        Assert.NotEqual(FinishReason.QueueTimedOut, queued.Sink.Final.Reason);
+    }
+}

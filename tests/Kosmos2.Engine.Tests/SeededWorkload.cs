@@ -19,7 +19,8 @@ public static class SeededWorkload
 
     public static WorkloadOutcome Run(int seed, int steps = 400)
     {
-        var options = EngineHarness.Small(maxRunning: 6, maxWaiting: 12, maxSequenceTokens: 48, maxTokensPerStep: 16);
+        // A queue wait bound of about nine steps (each ~11 ms of the fake clock), so some requests time out in the queue.
+        var options = EngineHarness.Small(maxRunning: 6, maxWaiting: 12, maxSequenceTokens: 48, maxTokensPerStep: 16) with { MaxQueueWait = TimeSpan.FromMilliseconds(100) };
         var clock = new ManualTimeProvider();
         using var h = new EngineHarness(options, clock);
         var random = new Random(seed);
