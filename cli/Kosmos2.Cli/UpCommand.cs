@@ -29,6 +29,11 @@ internal static class UpCommand
         {
             throw new UsageException($"--model-dir {modelDir} does not exist.");
         }
+        if (cli.Option("api-key") is { Length: < Contracts.V1.ApiKeyRules.MinLength } shortKey)
+        {
+            throw new UsageException(
+                $"--api-key has {shortKey.Length} characters; API keys need at least {Contracts.V1.ApiKeyRules.MinLength} (e.g. `openssl rand -hex 16`).");
+        }
 
         var logDir = Path.Combine(Path.GetTempPath(), $"kosmos2-up-{Environment.ProcessId}");
         Directory.CreateDirectory(logDir);

@@ -37,8 +37,8 @@ public sealed class AuthOptions
     /// <summary>The quota of every key that sets none, and of the open gateway's tenant; unset figures are no limit.</summary>
     public Quotas.TenantQuota DefaultQuota { get; set; } = Quotas.TenantQuota.Unlimited;
 
-    /// <summary>Shortest accepted API key, in characters: a short key can be guessed (16 random characters ≈ 95 bits).</summary>
-    public const int MinKeyLength = 16;
+    /// <summary>Shortest accepted API key, in characters (<see cref="Contracts.V1.ApiKeyRules.MinLength"/>).</summary>
+    public const int MinKeyLength = Contracts.V1.ApiKeyRules.MinLength;
 
     /// <summary>
     /// Lets a gateway with no key listen beyond loopback, every call let in as tenant <c>local</c>. Off: such a gateway

@@ -19,3 +19,19 @@ public sealed class ClearTextKeyTests
         Assert.Contains("https://", stderr, StringComparison.Ordinal);
     }
 }
+
+/// <summary><c>kosmos2 up</c> refuses a key the gateway would refuse, before starting anything.</summary>
+public sealed class UpKeyLengthTests
+{
+    [Fact]
+    public async Task A_short_api_key_is_a_usage_error_before_any_process_starts()
+    {
+        var shortKey = new string('k', Contracts.V1.ApiKeyRules.MinLength - 1);
+
+        var (exit, _, stderr) = await CliProcess.RunAsync(["up", "--model-dir", RepoPaths.GoldenModelDir, "--port", "1", "--api-key", shortKey]);
+
+        Assert.Equal(2, exit);
+        Assert.Contains($"at least {Contracts.V1.ApiKeyRules.MinLength}", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("logs in", stderr, StringComparison.Ordinal);
+    }
+}
