@@ -10,6 +10,9 @@ public static class ProcessMemory
         return Read(processId, "VmRSS:");
     }
 
+    /// <summary>The resident set size now, in bytes.</summary>
+    public static long RssBytes(int processId) => Read(processId, "VmRSS:");
+
     /// <summary>The peak RSS since start or the last <see cref="ResetPeak"/>, in bytes.</summary>
     public static long PeakBytes(int processId) => Read(processId, "VmHWM:");
 

@@ -30,7 +30,7 @@ public static class TestImages
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
         header[8] = 8; // bit depth
         header[9] = 2; // colour type RGB
-        Chunk(output, "IHDR", header);
+        WritePngChunk(output, "IHDR", header);
         using (var raw = new MemoryStream())
         {
             using (var zlib = new ZLibStream(raw, CompressionLevel.Fastest, leaveOpen: true))
@@ -41,13 +41,14 @@ public static class TestImages
                     zlib.Write(rgb, y * width * 3, width * 3);
                 }
             }
-            Chunk(output, "IDAT", raw.ToArray());
+            WritePngChunk(output, "IDAT", raw.ToArray());
         }
-        Chunk(output, "IEND", []);
+        WritePngChunk(output, "IEND", []);
         return output.ToArray();
     }
 
-    private static void Chunk(Stream output, string type, byte[] data)
+    /// <summary>Writes one PNG chunk: length, type, data and the CRC-32 of type and data.</summary>
+    public static void WritePngChunk(Stream output, string type, byte[] data)
     {
         Span<byte> length = stackalloc byte[4];
         BinaryPrimitives.WriteInt32BigEndian(length, data.Length);

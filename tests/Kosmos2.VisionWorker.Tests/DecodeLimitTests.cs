@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Compression;
-using System.IO.Hashing;
 using Grpc.Core;
 using Kosmos2.Processing.Images;
 using Kosmos2.Testing;
@@ -31,14 +30,13 @@ public sealed class DecodeLimitTests(ITestOutputHelper output)
         var rows = (await worker.InfoAsync()).EmbeddingShape[0];
         Assert.Equal(rows, (await worker.EncodeAsync(TestImages.RandomPng(64, 48, seed: 1))).Embeddings.Shape[0]);
         // The peak from here on (VmHWM reset to the current RSS: clear_refs 5), so that loading the model does not count.
-        File.WriteAllText($"/proc/{worker.Process.ProcessId}/clear_refs", "5");
-        var baseline = Memory(worker, "VmRSS");
+        var baseline = ProcessMemory.ResetPeak(worker.Process.ProcessId);
 
         // 40×1,000,000 solid colour: ~100 KB of PNG that the old limits decoded into 280 MB of buffers + a 672 MB resize buffer.
         var bombIdat = SolidIdat(40, 1_000_000, 200);
         var bombs = Enumerable.Range(0, 20).Select(i => Png(40, 1_000_000, bombIdat, $"bomb {i}")).ToList();
         var bombOutcomes = await Task.WhenAll(bombs.Select(b => OutcomeAsync(worker, b)));
-        var afterBombs = Memory(worker, "VmHWM");
+        var afterBombs = ProcessMemory.PeakBytes(worker.Process.ProcessId);
 
         // The largest square image the default limit accepts, 20 distinct files (a text chunk differs), all at once.
         var limits = ImageLimits.Default;
@@ -46,7 +44,7 @@ public sealed class DecodeLimitTests(ITestOutputHelper output)
         var largeIdat = SolidIdat(side, side, 90);
         var large = Enumerable.Range(0, 20).Select(i => Png(side, side, largeIdat, $"large {i}")).ToList();
         var largeOutcomes = await Task.WhenAll(large.Select(b => OutcomeAsync(worker, b)));
-        var peak = Memory(worker, "VmHWM");
+        var peak = ProcessMemory.PeakBytes(worker.Process.ProcessId);
 
         // Baseline + every decode slot at its worst + 512 MiB for garbage the GC has not collected yet, which grows with
         // the number of server GC heaps (2 cores here: peaks 280–390 MiB over the baseline against 2 × 153 MiB for the
@@ -200,13 +198,6 @@ public sealed class DecodeLimitTests(ITestOutputHelper output)
 
     private static string Mib(long bytes) => $"{bytes / (1024.0 * 1024):0} MiB";
 
-    /// <summary>A field of /proc/&lt;pid&gt;/status in bytes (VmRSS now, VmHWM the peak so far).</summary>
-    private static long Memory(VisionWorkerHost worker, string field)
-    {
-        var line = File.ReadLines($"/proc/{worker.Process.ProcessId}/status").Single(l => l.StartsWith(field + ":", StringComparison.Ordinal));
-        return long.Parse(line[(field.Length + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
-    }
-
     /// <summary>The zlib stream of an 8-bit RGB image of one grey level, written row by row (no pixel buffer).</summary>
     private static byte[] SolidIdat(int width, int height, byte level)
     {
@@ -233,25 +224,10 @@ public sealed class DecodeLimitTests(ITestOutputHelper output)
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), height);
         header[8] = 8; // bit depth
         header[9] = 2; // colour type RGB
-        Chunk(png, "IHDR", header);
-        Chunk(png, "tEXt", [.. "Comment"u8, 0, .. System.Text.Encoding.ASCII.GetBytes(tag)]);
-        Chunk(png, "IDAT", idat);
-        Chunk(png, "IEND", []);
+        TestImages.WritePngChunk(png, "IHDR", header);
+        TestImages.WritePngChunk(png, "tEXt", [.. "Comment"u8, 0, .. System.Text.Encoding.ASCII.GetBytes(tag)]);
+        TestImages.WritePngChunk(png, "IDAT", idat);
+        TestImages.WritePngChunk(png, "IEND", []);
         return png.ToArray();
-    }
-
-    private static void Chunk(Stream output, string type, byte[] data)
-    {
-        Span<byte> word = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(word, data.Length);
-        output.Write(word);
-        var typeBytes = System.Text.Encoding.ASCII.GetBytes(type);
-        output.Write(typeBytes);
-        output.Write(data);
-        var crc = new Crc32();
-        crc.Append(typeBytes);
-        crc.Append(data);
-        BinaryPrimitives.WriteUInt32BigEndian(word, crc.GetCurrentHashAsUInt32());
-        output.Write(word);
     }
 }

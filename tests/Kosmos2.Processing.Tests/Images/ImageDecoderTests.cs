@@ -299,41 +299,16 @@ public sealed class ImageDecoderTests
         BinaryPrimitives.WriteInt32BigEndian(ihdr.AsSpan(4), height);
         ihdr[8] = 8; // bit depth
         ihdr[9] = 2; // RGB
-        WriteChunk(ms, "IHDR", ihdr);
+        TestImages.WritePngChunk(ms, "IHDR", ihdr);
         using (var z = new MemoryStream())
         {
             using (var deflate = new ZLibStream(z, CompressionLevel.SmallestSize, leaveOpen: true))
             {
                 deflate.Write(new byte[4096]);
             }
-            WriteChunk(ms, "IDAT", z.ToArray());
+            TestImages.WritePngChunk(ms, "IDAT", z.ToArray());
         }
-        WriteChunk(ms, "IEND", []);
+        TestImages.WritePngChunk(ms, "IEND", []);
         return ms.ToArray();
-    }
-
-    private static void WriteChunk(Stream s, string type, byte[] data)
-    {
-        Span<byte> len = stackalloc byte[4];
-        BinaryPrimitives.WriteInt32BigEndian(len, data.Length);
-        s.Write(len);
-        var typeAndData = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
-        s.Write(typeAndData);
-        BinaryPrimitives.WriteUInt32BigEndian(len, Crc32(typeAndData));
-        s.Write(len);
-    }
-
-    private static uint Crc32(byte[] data)
-    {
-        var crc = 0xFFFFFFFFu;
-        foreach (var b in data)
-        {
-            crc ^= b;
-            for (var k = 0; k < 8; k++)
-            {
-                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
-            }
-        }
-        return ~crc;
     }
 }
