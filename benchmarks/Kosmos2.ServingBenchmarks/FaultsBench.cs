@@ -14,7 +14,8 @@ namespace Kosmos2.ServingBenchmarks;
 /// RSS, threads and descriptors first and last); 7 a gateway restarted mid-chat.
 /// Options: --scenarios 1,…,7 (all), --soak N (10000), --hostile N (2000), --overload-tokens N (48: a queued request
 /// waits for one running generation of that length), --overload-queue-wait-ms N (4b's Decoder:MaxQueueWaitMs; default twice
-/// 4's unloaded time to first token), --model DIR (golden).
+/// 4's unloaded time to first token), --overload-model golden|full-size (scenario 4's model: full-size = the full
+/// architecture with random bf16 weights, where a prefill outweighs the bookkeeping), --model DIR (golden).
 /// </summary>
 internal static class FaultsBench
 {
@@ -53,7 +54,25 @@ internal static class FaultsBench
             }
             if (run.Contains("4"))
             {
-                await OverloadAsync(common, model, options.Int("overload-tokens", 48), options.Int("overload-queue-wait-ms", 0), figures);
+                var overloadCommon = common;
+                var overloadTokenizer = model;
+                DirectoryInfo? fullSizeDir = null;
+                if (options.String("overload-model", "golden") == "full-size")
+                {
+                    // Where a prefill costs more than the bookkeeping around it: the full-size architecture, random bf16 weights.
+                    fullSizeDir = Directory.CreateTempSubdirectory("kosmos2-faults-");
+                    overloadCommon = FullSizeCluster.CommonEnvironment(GatewayBench.WriteFullSizeConfig(fullSizeDir.FullName), redis.ConnectionString);
+                    overloadTokenizer = RepoPaths.GoldenModelDir;
+                }
+                try
+                {
+                    await OverloadAsync(overloadCommon, overloadTokenizer, options.Int("overload-tokens", 48), options.Int("overload-queue-wait-ms", 0),
+                        warmUps: fullSizeDir is null ? 10 : 2, samples: fullSizeDir is null ? 5 : 3, figures);
+                }
+                finally
+                {
+                    fullSizeDir?.Delete(recursive: true);
+                }
             }
             if (run.Contains("5"))
             {
@@ -207,14 +226,15 @@ internal static class FaultsBench
     /// time to first token), so a queued request is refused rather than kept waiting a whole generation. Each run's ratio
     /// is against its own unloaded median, measured after a warm-up.
     /// </summary>
-    private static async Task OverloadAsync(Dictionary<string, string> common, string model, int tokens, int queueWaitMs, Figures figures)
+    private static async Task OverloadAsync(Dictionary<string, string> common, string model, int tokens, int queueWaitMs, int warmUps, int samples,
+        Figures figures)
     {
-        var p50 = await OverloadRunAsync(common, model, tokens, figures, "s4", queueWaitMs: 0);
-        await OverloadRunAsync(common, model, tokens, figures, "s4b", queueWaitMs: queueWaitMs > 0 ? queueWaitMs : (int)Math.Ceiling(2 * p50));
+        var p50 = await OverloadRunAsync(common, model, tokens, figures, "s4", queueWaitMs: 0, warmUps, samples);
+        await OverloadRunAsync(common, model, tokens, figures, "s4b", queueWaitMs: queueWaitMs > 0 ? queueWaitMs : (int)Math.Ceiling(2 * p50), warmUps, samples);
     }
 
     private static async Task<double> OverloadRunAsync(Dictionary<string, string> common, string model, int tokens, Figures figures, string name,
-        int queueWaitMs)
+        int queueWaitMs, int warmUps, int samples)
     {
         Progress.Log($"{name[1..]}: overload at 2x a decoder's capacity (2 slots + 2 waiting, 8 requests of {tokens} new tokens), queue wait bound {(queueWaitMs == 0 ? "none" : queueWaitMs + " ms")}");
         var environment = new Dictionary<string, string>(common)
@@ -229,12 +249,12 @@ internal static class FaultsBench
         await Services.WaitAsync(decoder, vision, gateway);
         var client = new Contracts.V1.Kosmos2.Kosmos2Client(gateway.Channel);
         // Warm-up first: fresh processes answer their first calls several times slower (JIT), which would flatter the ratio.
-        for (var i = 0; i < 10; i++)
+        for (var i = 0; i < warmUps; i++)
         {
             await FaultCalls.TimedAsync(client, FaultCalls.LongRequest(480 + i, tokens));
         }
         var unloaded = new List<double>();
-        for (var i = 0; i < 5; i++)
+        for (var i = 0; i < samples; i++)
         {
             unloaded.Add((await FaultCalls.TimedAsync(client, FaultCalls.LongRequest(500 + i, tokens))).TtftMs);
         }
