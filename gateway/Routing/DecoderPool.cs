@@ -89,8 +89,7 @@ public sealed partial class DecoderPool : IDisposable
                 var hasFirst = await call.ResponseStream.MoveNext(options.CancellationToken).ConfigureAwait(false);
                 return new DecoderGeneration(call, routing, hasFirst ? call.ResponseStream.Current : null, attempt);
             }
-            catch (RpcException ex) when (IsRefusal(ex.StatusCode) && attempt < _maxAttempts && !options.CancellationToken.IsCancellationRequested
-                                          && !EveryReadyDecoderRefused(refusedBy, routing.ChosenAddress))
+            catch (RpcException ex) when (IsRefusal(ex.StatusCode) && attempt < _maxAttempts && !options.CancellationToken.IsCancellationRequested)
             {
                 routing.Release();
                 call.Dispose();
@@ -193,14 +192,6 @@ public sealed partial class DecoderPool : IDisposable
     internal static readonly TimeSpan ContextLimitRefresh = TimeSpan.FromSeconds(30);
 
     public void Dispose() => _channel?.Dispose();
-
-    /// <summary>
-    /// True when the decoder that just refused (<paramref name="refusedNow"/>) and those before it are all the ready
-    /// decoders: offering the request to one of them again a few milliseconds later would most likely be refused again,
-    /// and would hold the client past the moment its retry hint names. The refusal then goes to the client as it is.
-    /// </summary>
-    private bool EveryReadyDecoderRefused(HashSet<string> refusedBy, string? refusedNow) =>
-        refusedNow is not null && refusedBy.Count + (refusedBy.Contains(refusedNow) ? 0 : 1) >= Math.Max(1, State.Ready);
 
     /// <summary>Statuses a decoder answers with when it did not take the request: safe to offer it elsewhere.</summary>
     internal static bool IsRefusal(StatusCode status) => status is StatusCode.Unavailable or StatusCode.ResourceExhausted;

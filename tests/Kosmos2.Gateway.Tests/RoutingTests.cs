@@ -92,9 +92,8 @@ public sealed class RoutingTests
         var ex = await Assert.ThrowsAsync<RpcException>(() => pool.GenerateAsync(Request(), null, Deadline()));
 
         Assert.Equal(StatusCode.ResourceExhausted, ex.StatusCode);
-        // Each ready decoder is asked once: asking one that just refused again, milliseconds later, would only hold the
-        // caller past its retry hint.
-        Assert.Equal((1, 1), (a.Calls, b.Calls));
+        Assert.Equal(3, a.Calls + b.Calls);
+        Assert.True(a.Calls >= 1 && b.Calls >= 1, "the retry goes to the other decoder");
     }
 
     [Fact]
