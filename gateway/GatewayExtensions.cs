@@ -16,12 +16,13 @@ public static class GatewayExtensions
         // A request may carry a whole image: let it through to validation, which names the limit, instead of
         // gRPC's 4 MB default rejecting it with a generic RESOURCE_EXHAUSTED.
         var options = builder.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>() ?? new GatewayOptions();
+        var maxRequestBytes = options.MaxImageBytes * 2 + (1 << 20);
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<Kosmos2ApiService>>(o =>
-            o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, options.MaxImageBytes * 2 + (1 << 20)));
+            o.MaxReceiveMessageSize = (int)Math.Min(int.MaxValue, maxRequestBytes));
 
-        // Kestrel's own bound on a request body (HTTP/JSON calls; gRPC applies MaxReceiveMessageSize instead): one image
-        // with room for base64's 4/3 and the other fields, not Kestrel's default of 30 MB whatever the image limit.
-        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxImageBytes * 2 + (1 << 20));
+        // Kestrel's own bound on a request body (HTTP/JSON calls; gRPC applies MaxReceiveMessageSize instead): the same
+        // bound, room for base64's 4/3 of one image and the other fields, not Kestrel's default of 30 MB whatever the image limit.
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = maxRequestBytes);
 
         builder.Services.AddSingleton<Generation.RequestOutcomeInterceptor>();
         builder.Services.Configure<Grpc.AspNetCore.Server.GrpcServiceOptions<Kosmos2ApiService>>(o => o.Interceptors.Add<Generation.RequestOutcomeInterceptor>());

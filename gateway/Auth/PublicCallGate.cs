@@ -5,6 +5,7 @@ using Grpc.AspNetCore.Server;
 using Grpc.Core;
 using Kosmos2.Gateway.Generation;
 using Kosmos2.Gateway.Quotas;
+using Kosmos2.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
 namespace Kosmos2.Gateway.Auth;
@@ -123,21 +124,19 @@ public sealed partial class PublicCallGate(RequestDelegate next, ApiKeyStore key
     {
         metrics.RecordRequest(method, RequestOutcomeInterceptor.StatusName(status), watch.Elapsed.TotalSeconds);
         var response = context.Response;
-        if (retryAfter is { } wait)
-        {
-            response.Headers["retry-after"] = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
-            response.Headers["grpc-retry-pushback-ms"] = ((long)wait.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
-        }
         if (context.Request.ContentType?.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase) == true)
         {
-            // Trailers-only: the status travels in the response headers and the stream ends; the body is never read.
-            response.StatusCode = StatusCodes.Status200OK;
-            response.ContentType = "application/grpc";
-            response.Headers["grpc-status"] = ((int)status).ToString(CultureInfo.InvariantCulture);
-            response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+            RpcErrors.WriteTrailersOnly(response, status, message, retryAfter); // the body is never read
             return;
         }
         // HTTP/JSON (transcoded) calls: the status JSON transcoding itself answers with.
+        if (retryAfter is { } wait)
+        {
+            foreach (var (key, value) in RpcErrors.RetryHint(wait))
+            {
+                response.Headers[key] = value;
+            }
+        }
         response.StatusCode = status == StatusCode.Unauthenticated ? StatusCodes.Status401Unauthorized : StatusCodes.Status429TooManyRequests;
         response.ContentType = "application/json";
         await response.WriteAsync(JsonSerializer.Serialize(new { code = (int)status, message, details = Array.Empty<object>() }), context.RequestAborted).ConfigureAwait(false);

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using Kosmos2.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
 namespace Kosmos2.Gateway.Auth;
@@ -9,7 +10,7 @@ namespace Kosmos2.Gateway.Auth;
 /// Each tenant's embedding-cache namespace: <c>t-</c> + 32 hex characters of HMAC-SHA256(server secret, tenant id).
 /// A keyed hash, not a bare hash of the id: a caller that reaches a vision worker directly cannot compute another
 /// tenant's salt from its name. The secret is <see cref="AuthOptions.EmbeddingCacheSecret"/>, else the cluster's
-/// internal secret (<c>Internal:Secret</c>, or the first line of <c>Internal:SecretFile</c>), else a random one per
+/// internal secret (the one the gateway sends its workers, <see cref="InternalSecrets.CallerSecret"/>), else a random one per
 /// process (logged: then hash-only requests and cache hits do not carry over to another gateway replica or a restart,
 /// but isolation holds). Changing it starts every tenant's namespace afresh: images are encoded again, hash-only
 /// requests for older images are NOT_FOUND until sent again, and sessions keep the namespace they were created in.
@@ -20,10 +21,10 @@ public sealed partial class TenantCacheSalts
     private readonly bool _perTenant;
     private readonly ConcurrentDictionary<string, string> _salts = new(StringComparer.Ordinal);
 
-    public TenantCacheSalts(IOptions<AuthOptions> options, IConfiguration configuration, ILogger<TenantCacheSalts> logger)
+    public TenantCacheSalts(IOptions<AuthOptions> options, InternalSecrets internalSecrets, ILogger<TenantCacheSalts> logger)
     {
         _perTenant = options.Value.SaltEmbeddingCacheByTenant;
-        var secret = FirstSet(options.Value.EmbeddingCacheSecret, configuration["Internal:Secret"], ReadFile(configuration["Internal:SecretFile"]));
+        var secret = string.IsNullOrWhiteSpace(options.Value.EmbeddingCacheSecret) ? internalSecrets.CallerSecret : options.Value.EmbeddingCacheSecret.Trim();
         if (secret is null)
         {
             _key = RandomNumberGenerator.GetBytes(32);
@@ -46,12 +47,6 @@ public sealed partial class TenantCacheSalts
 
     private static string Compute(string tenantId, byte[] key) =>
         "t-" + Convert.ToHexStringLower(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes("kosmos2/embedding-cache/" + tenantId)))[..32];
-
-    private static string? FirstSet(params string?[] values) => values.FirstOrDefault(v => !string.IsNullOrWhiteSpace(v))?.Trim();
-
-    /// <summary>The first line of the internal secret file: the one the gateway sends (a second line is the next secret during a rotation).</summary>
-    private static string? ReadFile(string? path) =>
-        string.IsNullOrWhiteSpace(path) || !File.Exists(path) ? null : File.ReadLines(path).FirstOrDefault(l => !string.IsNullOrWhiteSpace(l));
 
     [LoggerMessage(Level = LogLevel.Warning, Message =
         "No Auth:EmbeddingCacheSecret (or Internal:Secret) is set: tenants' cache namespaces use a random key of this process, so " +

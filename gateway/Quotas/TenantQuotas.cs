@@ -84,9 +84,6 @@ public sealed class TenantQuotas(TimeProvider time, GatewayMetrics metrics)
         metrics.RecordTenantTokens(tenant.Id, promptTokens, generatedTokens);
     }
 
-    /// <summary>Streams <paramref name="tenantId"/> has in flight now.</summary>
-    public int InFlight(string tenantId) => _usage.TryGetValue(tenantId, out var usage) ? Volatile.Read(ref usage.InFlight) : 0;
-
     private static QuotaRefusal InFlightRefusal(Tenant tenant, int most, int asked) => new("in_flight",
         $"Tenant '{tenant.Id}' may have {most} streams in flight (a phrase-grounding call counts one per phrase); this call needs {asked} more " +
         "than fit now: retry after the hint, or wait for your other calls to finish.", TimeSpan.FromSeconds(1));

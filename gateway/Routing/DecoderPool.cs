@@ -137,9 +137,6 @@ public sealed partial class DecoderPool : IDisposable
         return new Reservation(this, generations);
     }
 
-    /// <summary>Generations this gateway has reserved on the pool now.</summary>
-    public int Reserved => Volatile.Read(ref _reserved);
-
     private sealed class Reservation(DecoderPool pool, int generations) : IDisposable
     {
         private int _released;

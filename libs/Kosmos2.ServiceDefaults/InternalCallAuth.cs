@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -163,12 +162,7 @@ internal sealed class InternalCallGate(RequestDelegate next, InternalSecrets sec
               $"(the gateway does when {InternalSecrets.SecretSetting} or {InternalSecrets.SecretFileSetting} is set, to the same secret as the workers')."
             : $"The internal secret in '{InternalCallAuth.Header}' is not this worker's: give the gateway and every worker the same " +
               $"{InternalSecrets.SecretSetting} or {InternalSecrets.SecretFileSetting}.";
-        // Trailers-only: the status travels in the response headers and the stream ends.
-        var response = context.Response;
-        response.StatusCode = StatusCodes.Status200OK;
-        response.ContentType = "application/grpc";
-        response.Headers["grpc-status"] = ((int)StatusCode.Unauthenticated).ToString(CultureInfo.InvariantCulture);
-        response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+        RpcErrors.WriteTrailersOnly(context.Response, StatusCode.Unauthenticated, message);
         return Task.CompletedTask;
     }
 }

@@ -1,6 +1,8 @@
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Grpc.Core;
+using Microsoft.AspNetCore.Http;
 
 namespace Kosmos2.ServiceDefaults;
 
@@ -62,12 +64,38 @@ public static class RpcErrors
     /// <summary>The exception <see cref="ResourceExhausted"/> throws, for code that builds its status elsewhere.</summary>
     public static RpcException ResourceExhaustedException(string message, TimeSpan? retryAfter = null)
     {
-        var wait = retryAfter ?? DefaultRetryAfter;
-        return new RpcException(new Status(StatusCode.ResourceExhausted, message), new Metadata
+        var trailers = new Metadata();
+        foreach (var (key, value) in RetryHint(retryAfter ?? DefaultRetryAfter))
         {
-            { "retry-after", Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) },
-            { "grpc-retry-pushback-ms", ((long)wait.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture) },
-        });
+            trailers.Add(key, value);
+        }
+        return new RpcException(new Status(StatusCode.ResourceExhausted, message), trailers);
+    }
+
+    /// <summary>The retry hint's entries: <c>retry-after</c> in whole seconds (at least 1) and <c>grpc-retry-pushback-ms</c>.</summary>
+    public static IEnumerable<(string Key, string Value)> RetryHint(TimeSpan wait)
+    {
+        yield return ("retry-after", Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture));
+        yield return ("grpc-retry-pushback-ms", ((long)wait.TotalMilliseconds).ToString(CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>
+    /// Answers a gRPC call from middleware, before its body is read: a trailers-only response (the status, and the retry
+    /// hint when given, travel in the response headers and the stream ends), as grpc-dotnet itself answers a failed call.
+    /// </summary>
+    public static void WriteTrailersOnly(HttpResponse response, StatusCode status, string message, TimeSpan? retryAfter = null)
+    {
+        response.StatusCode = StatusCodes.Status200OK;
+        response.ContentType = "application/grpc";
+        response.Headers["grpc-status"] = ((int)status).ToString(CultureInfo.InvariantCulture);
+        response.Headers["grpc-message"] = Uri.EscapeDataString(message);
+        if (retryAfter is { } wait)
+        {
+            foreach (var (key, value) in RetryHint(wait))
+            {
+                response.Headers[key] = value;
+            }
+        }
     }
 
     /// <summary>INVALID_ARGUMENT for a value over its limit: "image.data is 25 MB; the limit is 20 MB (Gateway:MaxImageBytes)".</summary>
