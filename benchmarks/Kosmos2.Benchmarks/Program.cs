@@ -124,12 +124,36 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         var slots = Enumerable.Range(0, batch).ToArray();
         var tokens = Enumerable.Repeat(712L, batch).ToArray();
         var positions = Enumerable.Repeat(prompt.Length, batch).ToArray(); // rewrites index 71: constant ~72-token context
-        var steps = Timed(11, () => { using var s = NewDisposeScope(); model.DecodeStep(cache, slots, tokens, positions); }, model.TextDecoder.UseKernels);
-        ReportPair($"decode_b{batch}_{tag}", steps);
-        var step = steps[^1]; // the best kernels this machine has
+        void Step() { using var s = NewDisposeScope(); model.DecodeStep(cache, slots, tokens, positions); }
         // Weights streamed per step: every text parameter once (lm_head is embed_tokens: count it once; the fused
         // q/k/v parameters are [D, D] views of one [3D, D] tensor, so by name they add up to it exactly once).
         var textParameters = model.TextDecoder.named_parameters().Where(p => p.name != "lm_head.weight").Sum(p => p.parameter.NumberOfElements);
+        if (batch == 1 && sideBySide)
+        {
+            // The floor is the time to read the weights' bytes, measured in the same rounds as the steps: this shared
+            // host's read bandwidth swung between 36 and 63 GB/s from one minute to the next (2026-12-02), so a
+            // bandwidth taken minutes earlier made the ratio anything from 1.3 to 1.9 for the same kernels.
+            using var read = new KernelBenchmarks.StreamingRead(threads);
+            using var big = torch.ones(KernelBenchmarks.StreamingRead.Bytes / 4, ScalarType.Float32);
+            var times = MicroBenchmarks.Interleaved(11,
+            [
+                () => { model.TextDecoder.UseKernels(null); Step(); },
+                () => { model.TextDecoder.UseKernels(native); torch.set_num_threads(KernelChoice.TorchThreadsBesideNative); Step(); torch.set_num_threads(threads); },
+                read.Run,
+                () => { using var s = NewDisposeScope(); big.sum().item<float>(); },
+            ]);
+            model.TextDecoder.UseKernels(null);
+            ReportPair("decode_b1_bf16", times[..2]);
+            var floor = Math.Min(times[2], times[3]) * (textParameters * 2.0 / KernelBenchmarks.StreamingRead.Bytes);
+            Report("decode_b1_floor_read_gbps", KernelBenchmarks.StreamingRead.Bytes / (Math.Min(times[2], times[3]) / 1e3) / 1e9, "GB/s");
+            Report("decode_b1_floor_ms", floor, "ms");
+            Report("decode_b1_over_floor_ratio", times[1] / floor, "x");
+            Report("decode_b1_torch_over_floor_ratio", times[0] / floor, "x");
+            continue;
+        }
+        var steps = Timed(11, Step, model.TextDecoder.UseKernels);
+        ReportPair($"decode_b{batch}_{tag}", steps);
+        var step = steps[^1]; // the best kernels this machine has
         if (batch == 1 && dtype == ScalarType.BFloat16)
         {
             var floor = textParameters * 2 / (bandwidth * 1e9) * 1e3;
@@ -212,7 +236,7 @@ foreach (var (name, value, unit) in results)
 
 static double Bandwidth()
 {
-    using var big = torch.ones(256L * 1024 * 1024, ScalarType.Float32); // 1 GiB
+    using var big = torch.ones(KernelBenchmarks.StreamingRead.Bytes / 4, ScalarType.Float32); // 1 GiB
     var ms = Timing.Median(5, () => { using var s = NewDisposeScope(); big.sum().item<float>(); });
     return big.NumberOfElements * 4 / (ms / 1e3) / 1e9;
 }

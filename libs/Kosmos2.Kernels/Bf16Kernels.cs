@@ -47,7 +47,7 @@ public sealed unsafe class Bf16Kernels
     /// <summary>For logs: instruction set and threads.</summary>
     public override string ToString() => $"{Isa} ({Isa switch
     {
-        KernelIsa.Avx512Bf16 => "vdpbf16ps",
+        KernelIsa.Avx512Bf16 => $"vdpbf16ps, K blocks of {NativeMethods.KBlockBf16()} from the L1 size",
         KernelIsa.Avx2Fma => "AVX2 + FMA, bf16 widened to float32, same reduction order",
         _ => "portable C, same reduction order",
     }}), {Threads} thread(s)";
@@ -73,7 +73,7 @@ public sealed unsafe class Bf16Kernels
         }
         // Piece boundaries on multiples of 6 (the micro-kernel's feature block) so no piece runs a narrow edge tile.
         var blocks = (outFeatures + 5) / 6;
-        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = Threads }, p =>
+        WorkerTeam.Shared.Run(pieces, Threads, p =>
         {
             var n0 = Math.Min(outFeatures, (int)((long)blocks * p / pieces) * 6);
             var n1 = Math.Min(outFeatures, (int)((long)blocks * (p + 1) / pieces) * 6);
@@ -151,15 +151,7 @@ public sealed unsafe class Bf16Kernels
                 i += h1 - h0;
             }
         }
-        if (pieces == 1 || Threads == 1)
-        {
-            for (var p = 0; p < pieces; p++)
-            {
-                Run(p);
-            }
-            return;
-        }
-        Parallel.For(0, pieces, new ParallelOptions { MaxDegreeOfParallelism = Threads }, Run);
+        WorkerTeam.Shared.Run(pieces, Threads, Run);
     }
 
     private static int CheckLinear(int xLength, int rows, int weightLength, int outFeatures, int biasLength, int yLength)

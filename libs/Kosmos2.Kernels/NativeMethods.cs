@@ -13,6 +13,9 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "k2_best_isa")]
     internal static partial int BestIsa();
 
+    [LibraryImport(Library, EntryPoint = "k2_kblock_bf16")]
+    internal static partial long KBlockBf16();
+
     [LibraryImport(Library, EntryPoint = "k2_linear_bf16")]
     internal static partial void LinearBf16(ushort* x, long rows, long ldx, ushort* w, long k, long ldw, ushort* bias,
         void* y, long ldy, int yFloat32, long n0, long n1, int isa);

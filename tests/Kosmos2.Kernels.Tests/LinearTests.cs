@@ -5,10 +5,14 @@ namespace Kosmos2.Kernels.Tests;
 /// <summary>The bf16 product against a float64 reference, and its batch invariance (same bits for a row however it is batched).</summary>
 public sealed class LinearTests(ITestOutputHelper output)
 {
-    /// <summary>rows × outFeatures × inFeatures: odd sizes, K tails of every kind, edge tiles in both directions, prompt-chunk rows, several K blocks (1,024) and row blocks.</summary>
+    /// <summary>
+    /// rows × outFeatures × inFeatures: odd sizes, K tails of every kind, edge tiles in both directions (6-feature tiles,
+    /// and the 12-feature tiles of 1–2 rows), prompt-chunk rows, several K blocks (sized from the L1: 2,048 on a 48 KiB
+    /// L1, 1,280 on 32 KiB) and row blocks.
+    /// </summary>
     public static TheoryData<int, int, int> Shapes() => new()
     {
-        { 1, 1, 1 }, { 3, 7, 5 }, { 4, 6, 32 }, { 5, 13, 33 }, { 9, 50, 100 }, { 17, 97, 257 }, { 2, 301, 2048 }, { 71, 67, 130 }, { 128, 20, 63 }, { 7, 19, 2500 }, { 67, 13, 4100 },
+        { 1, 1, 1 }, { 3, 7, 5 }, { 4, 6, 32 }, { 5, 13, 33 }, { 9, 50, 100 }, { 17, 97, 257 }, { 2, 301, 2048 }, { 1, 25, 95 }, { 2, 37, 4160 }, { 71, 67, 130 }, { 128, 20, 63 }, { 7, 19, 2500 }, { 67, 13, 4100 },
     };
 
     /// <summary>Every instruction set this CPU runs (the portable one always).</summary>
@@ -101,6 +105,36 @@ public sealed class LinearTests(ITestOutputHelper output)
             var vector = new float[rows * outFeatures];
             new Bf16Kernels(isa).Linear(x, rows, w, outFeatures, [], vector);
             Assert.True(portable.AsSpan().SequenceEqual(vector), $"{isa} differs from the portable path");
+        }
+    }
+
+    [Fact]
+    public async Task Calls_from_several_threads_at_once_each_get_the_same_bits_as_alone()
+    {
+        // The kernels' worker team serves one call at a time; a call arriving meanwhile runs on its own thread.
+        var random = new Random(11);
+        const int Rows = 9, OutFeatures = 700, InFeatures = 300;
+        var w = Bf16.Random(random, OutFeatures * InFeatures);
+        var inputs = Enumerable.Range(0, 6).Select(_ => Bf16.Random(random, Rows * InFeatures)).ToArray();
+        var kernels = Bf16Kernels.Best(Environment.ProcessorCount);
+        var expected = inputs.Select(x =>
+        {
+            var y = new ushort[Rows * OutFeatures];
+            kernels.Linear(x, Rows, w, OutFeatures, [], y);
+            return y;
+        }).ToArray();
+        for (var round = 0; round < 20; round++)
+        {
+            var results = await Task.WhenAll(inputs.Select(x => Task.Run(() =>
+            {
+                var y = new ushort[Rows * OutFeatures];
+                kernels.Linear(x, Rows, w, OutFeatures, [], y);
+                return y;
+            })));
+            for (var i = 0; i < inputs.Length; i++)
+            {
+                Assert.True(expected[i].AsSpan().SequenceEqual(results[i]), $"round {round}: call {i} differs from the same call alone");
+            }
         }
     }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define K2_ISA_SCALAR 0
 #define K2_ISA_AVX2 1
@@ -153,6 +154,60 @@ static K2_TARGET void tile_any(int mr, int nr, const uint16_t* x, int64_t ldx, c
     switch (mr * 8 + nr)
     {
         TILE_ROW(1) TILE_ROW(2) TILE_ROW(3) TILE_ROW(4)
+        default: break;
+    }
+}
+
+/*
+ * Decode rows (1-2): each weight serves at most 2 rows, so there is nothing to block for; the weights stream once from
+ * memory and speed is the number of loads in flight. Tiles of MR rows x 12 features (24 accumulators at 2 rows), the
+ * whole of K in one pass, a K tail read masked (zeros). Same order per element as tile_bf16. On a 2-core AMD Zen 5
+ * (2026-12-02), one row through the decoder's 2.68 GB of weights: 53-54 ms with 12 features against 59-65 ms with 6
+ * (best of 8, interleaved; a plain vectorised read of the same bytes 51-52 ms); 16 features were no better than 6.
+ */
+enum { STREAM_NR = 12 };
+
+K2_INLINE K2_TARGET void stream_tile_bf16(int MR, int NR, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t k,
+    float* out)
+{
+    __m512 acc[2][STREAM_NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
+    int64_t c = 0;
+    for (; c + 32 <= k; c += 32)
+    {
+        __m512bh xv[2];
+        for (int i = 0; i < MR; i++) xv[i] = (__m512bh)_mm512_loadu_si512((const void*)(x + i * ldx + c));
+        for (int j = 0; j < NR; j++)
+        {
+            __m512bh wv = (__m512bh)_mm512_loadu_si512((const void*)(w + j * ldw + c));
+            for (int i = 0; i < MR; i++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv[i], wv);
+        }
+    }
+    if (c < k)
+    {
+        __mmask32 m = (__mmask32)((1ull << (k - c)) - 1);
+        __m512bh xv[2];
+        for (int i = 0; i < MR; i++) xv[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, x + i * ldx + c);
+        for (int j = 0; j < NR; j++)
+        {
+            __m512bh wv = (__m512bh)_mm512_maskz_loadu_epi16(m, w + j * ldw + c);
+            for (int i = 0; i < MR; i++) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], xv[i], wv);
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) out[i * NR + j] = hsum16(acc[i][j]);
+}
+
+#define STREAM_CASE(mr, nr) case (mr) * 16 + (nr): stream_tile_bf16(mr, nr, x, ldx, w, ldw, k, out); break;
+#define STREAM_ROW(mr) STREAM_CASE(mr, 1) STREAM_CASE(mr, 2) STREAM_CASE(mr, 3) STREAM_CASE(mr, 4) STREAM_CASE(mr, 5) \
+    STREAM_CASE(mr, 6) STREAM_CASE(mr, 7) STREAM_CASE(mr, 8) STREAM_CASE(mr, 9) STREAM_CASE(mr, 10) STREAM_CASE(mr, 11) STREAM_CASE(mr, 12)
+
+static K2_TARGET void stream_tile_any(int mr, int nr, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t ldw, int64_t k, float* out)
+{
+    switch (mr * 16 + nr)
+    {
+        STREAM_ROW(1) STREAM_ROW(2)
         default: break;
     }
 }
@@ -324,6 +379,26 @@ static void linear_avx2_call(const uint16_t* x, int64_t rows, int64_t ldx, const
 }
 
 /*
+ * K block of the AVX512-BF16 path: the largest multiple of 256 whose 6-feature weight block (6 x 2 bytes per k) fills
+ * at most half of this CPU's L1 data cache, so the row tiles' activations have the other half. Each K block costs every
+ * tile a store and reload of its 24 accumulators, so the block should be as long as L1 allows: on a 48 KiB L1 (AMD
+ * Zen 5, 2026-12-02) 2,048 ran 15-20% faster than 1,024 at 16-128 rows, and 8,192 (no blocking) 20% slower at K = 8,192.
+ */
+static int64_t kblock_bf16(void)
+{
+    static int64_t cached;
+    if (cached) return cached;
+    long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+    if (l1 <= 0) l1 = 32 * 1024;
+    int64_t kb = (int64_t)l1 / 2 / (6 * 2) / 256 * 256;
+    cached = kb < 256 ? 256 : kb > 8192 ? 8192 : kb;
+    return cached;
+}
+
+/* For logs and tests: the K block this CPU gets. */
+int64_t k2_kblock_bf16(void) { return kblock_bf16(); }
+
+/*
  * y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for every row m < rows and features n in [n0, n1).
  * x: bf16 rows of stride ldx; w: bf16 [N, k] rows of stride ldw; bias: bf16 [N] or NULL; y: float32 (y_f32) or bf16,
  * rows of stride ldy. The element's value does not depend on rows, n0, n1 or how rows are blocked.
@@ -344,13 +419,28 @@ void k2_linear_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t
     }
     /*
      * Blocking (a matter of speed only; every element keeps its order):
-     * - K blocks of 1,024 (a multiple of 32): a 6-feature weight block of 12 KiB stays in L1 while every row tile of
+     * - K blocks sized from this CPU's L1 (kblock_bf16): a 6-feature weight block stays in L1 while every row tile of
      *   the row block streams past it; lanes of unfinished elements wait in lanes[] between K blocks. Without it fc2
      *   (K = 8,192: 96 KiB per weight block) ran at half the rate of K = 2,048 at 128 rows.
-     * - Row blocks whose activations stay in L2 (<= 512 KiB).
+     * - Row blocks whose activations of one K block stay in L2 (<= 512 KiB): 128 rows at K blocks of 2,048. Sizing
+     *   them by the whole of K instead (32 rows for fc2, K = 8,192) made a 71-row prompt chunk re-read fc2's 32 MiB
+     *   three times, 7-10% slower (2-core Zen 5, 2026-12-02).
      */
-    enum { KBLOCK = 1024, MAXROWBLOCK = 128 };
-    int64_t rowBlock = (512 * 1024) / (2 * (k > 0 ? k : 1));
+    if (rows <= 2)
+    {
+        float out[2 * STREAM_NR];
+        for (int64_t n = n0; n < n1; n += STREAM_NR)
+        {
+            int nr = (int)(n1 - n < STREAM_NR ? n1 - n : STREAM_NR);
+            stream_tile_any((int)rows, nr, x, ldx, w + n * ldw, ldw, k, out);
+            for (int64_t i = 0; i < rows; i++)
+                for (int j = 0; j < nr; j++) store(out[i * nr + j], bias, n + j, y, ldy, y_f32, i);
+        }
+        return;
+    }
+    enum { MAXROWBLOCK = 128 };
+    int64_t KBLOCK = kblock_bf16();
+    int64_t rowBlock = (512 * 1024) / (2 * (k < KBLOCK ? (k > 0 ? k : 1) : KBLOCK));
     rowBlock = rowBlock < 4 ? 4 : rowBlock > MAXROWBLOCK ? MAXROWBLOCK : rowBlock - rowBlock % 4;
     float lanes[MAXROWBLOCK / 4][6 * 4 * 16];
     float out[24];
