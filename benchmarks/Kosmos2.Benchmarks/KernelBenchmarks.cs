@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Kosmos2.Kernels;
+using Kosmos2.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -134,7 +135,14 @@ internal static unsafe class KernelBenchmarks
                 var actions = new List<Action>
                 {
                     () => { using var s = NewDisposeScope(); nn.functional.linear(x, w); },
-                    () => native.Linear(xBits, rows, wBits, n, [], yBits),
+                    // As served: libtorch keeps one thread beside the native kernels, so its OpenMP threads do not
+                    // spin on the cores the kernels use right after its own product.
+                    () =>
+                    {
+                        torch.set_num_threads(KernelChoice.TorchThreadsBesideNative);
+                        native.Linear(xBits, rows, wBits, n, [], yBits);
+                        torch.set_num_threads(threads);
+                    },
                 };
                 if (rows == 1)
                 {
