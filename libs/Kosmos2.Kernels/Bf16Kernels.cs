@@ -13,6 +13,11 @@ public sealed unsafe class Bf16Kernels
     private const int PiecesPerThread = 4;
     private const int MinFeaturesPerPiece = 48;
 
+    // Multiply-adds below which a call runs on the calling thread alone: waking a worker costs microseconds and keeps it
+    // spinning after the call, more than a small call (a tiny model's every product, a short attention) takes itself.
+    // 256 Ki multiply-adds take ~2 µs at one row's 100+ GFLOP/s of one core.
+    private const long MinWorkToSplit = 256 * 1024;
+
     private static readonly Lazy<KernelIsa> BestIsaLazy = new(() => (KernelIsa)NativeMethods.BestIsa());
 
     /// <param name="isa">Instruction set; must be one this CPU runs.</param>
@@ -65,7 +70,7 @@ public sealed unsafe class Bf16Kernels
         ArgumentOutOfRangeException.ThrowIfNegative(inFeatures);
         var isa = (int)Isa;
         var f32 = yFloat32 ? 1 : 0;
-        var pieces = Math.Clamp(outFeatures / MinFeaturesPerPiece, 1, Threads * PiecesPerThread);
+        var pieces = (long)rows * outFeatures * inFeatures < MinWorkToSplit ? 1 : Math.Clamp(outFeatures / MinFeaturesPerPiece, 1, Threads * PiecesPerThread);
         if (pieces == 1 || Threads == 1)
         {
             NativeMethods.LinearBf16(x, rows, ldx, w, inFeatures, inFeatures, bias, y, ldy, f32, 0, outFeatures, isa);
@@ -123,16 +128,18 @@ public sealed unsafe class Bf16Kernels
         {
             throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "Head size over 256 is not supported.");
         }
+        long work = 0; // multiply-adds: scores and weighted sum
         foreach (var length in lengths)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(length, 1, nameof(lengths));
+            work += 2L * length * heads * headDim;
         }
         var tokens = slots.Length;
         var slotArray = slots.ToArray();
         var lengthArray = lengths.ToArray();
         var isa = (int)Isa;
         var items = tokens * heads;
-        var pieces = Math.Clamp(items, 1, Threads * PiecesPerThread);
+        var pieces = work < MinWorkToSplit ? 1 : Math.Clamp(items, 1, Threads * PiecesPerThread);
         void Run(int p)
         {
             var i0 = (int)((long)items * p / pieces);

@@ -83,6 +83,41 @@ public sealed unsafe class AttentionTests
         }
     }
 
+    [Fact]
+    public void A_call_large_enough_to_split_over_threads_gives_each_token_its_bits_alone()
+    {
+        // 16 heads and up to 160 keys: over a million multiply-adds, so the call is split across the kernel threads
+        // (the small cases above run on the calling thread alone).
+        const int BigHeads = 16, BigMaxLength = 160;
+        const long BigHeadStride = (long)BigMaxLength * HeadDim, BigSlotStride = BigHeads * BigHeadStride;
+        int[] lengths = [160, 33, 97, 1, 128, 150];
+        int[] slots = [5, 0, 3, 1, 2, 4];
+        var random = new Random(5);
+        var keys = Bf16.Random(random, (int)(6 * BigSlotStride));
+        var values = Bf16.Random(random, (int)(6 * BigSlotStride));
+        var q = Bf16.Random(random, lengths.Length * BigHeads * HeadDim);
+        ushort[] Attend(Bf16Kernels kernels, ushort[] queries, int[] tokenSlots, int[] tokenLengths)
+        {
+            var output = new ushort[tokenSlots.Length * BigHeads * HeadDim];
+            fixed (ushort* pq = queries, pk = keys, pv = values, po = output)
+            {
+                kernels.Attention(pq, BigHeads * HeadDim, pk, pv, BigSlotStride, BigHeadStride, BigHeads, HeadDim, tokenSlots, tokenLengths, Scale, po,
+                    BigHeads * HeadDim);
+            }
+            return output;
+        }
+        foreach (var isa in Bf16Kernels.Supported.Where(i => i != KernelIsa.Portable))
+        {
+            var together = Attend(new Bf16Kernels(isa, Environment.ProcessorCount), q, slots, lengths);
+            for (var t = 0; t < lengths.Length; t++)
+            {
+                var alone = Attend(new Bf16Kernels(isa, 1), q.AsSpan(t * BigHeads * HeadDim, BigHeads * HeadDim).ToArray(), [slots[t]], [lengths[t]]);
+                Assert.True(alone.AsSpan().SequenceEqual(together.AsSpan(t * BigHeads * HeadDim, BigHeads * HeadDim)),
+                    $"{isa}: token {t} alone differs from the same token in a call split across threads");
+            }
+        }
+    }
+
     private static (ushort[] Keys, ushort[] Values) Cache(Random random) =>
         (Bf16.Random(random, (int)(Slots * SlotStride)), Bf16.Random(random, (int)(Slots * SlotStride)));
 
