@@ -112,11 +112,14 @@ internal sealed class WorkerTeam
         while (true)
         {
             var start = Stopwatch.GetTimestamp();
+            // SpinOnce yields the core now and then (never sleeps): another process's thread waiting for this core, such
+            // as the vision worker's beside the decoder's in `kosmos2 up`, gets it instead of waiting out the spin.
+            var spinner = new SpinWait();
             while (Volatile.Read(ref ticket) == seen)
             {
                 if (Stopwatch.GetTimestamp() - start < spinTicks)
                 {
-                    Thread.SpinWait(20);
+                    spinner.SpinOnce(sleep1Threshold: -1);
                     continue;
                 }
                 lock (gate)

@@ -36,6 +36,37 @@ public sealed class AdaptiveConcurrencyTests
     }
 
     [Fact]
+    public void A_burst_of_refusals_from_one_overload_halves_once_and_a_later_overload_halves_again()
+    {
+        var limit = new AdaptiveConcurrency(initial: 32, max: 32);
+        for (var i = 0; i < 32; i++)
+        {
+            Assert.True(limit.WaitAsync(CancellationToken.None).IsCompletedSuccessfully);
+        }
+        // 16 of the 32 come back refused, one after another, each giving its place up.
+        for (var i = 0; i < 16; i++)
+        {
+            limit.OnRefused();
+            limit.Release();
+        }
+        Assert.Equal(16, limit.Limit);
+
+        // The other 16 (in flight when the limit fell) succeed; then a new overload halves again.
+        for (var i = 0; i < 16; i++)
+        {
+            limit.OnSuccess();
+            limit.Release();
+        }
+        Assert.Equal(17, limit.Limit);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.True(limit.WaitAsync(CancellationToken.None).IsCompletedSuccessfully);
+        }
+        limit.OnRefused();
+        Assert.Equal(5, limit.Limit);
+    }
+
+    [Fact]
     public async Task A_cancelled_waiter_is_skipped_and_never_holds_a_place()
     {
         var limit = new AdaptiveConcurrency(initial: 1, max: 1);
