@@ -23,6 +23,17 @@ internal static unsafe class KernelBenchmarks
     }
 
     /// <summary>
+    /// Runs <paramref name="native"/> as the workers serve the native kernels: libtorch at one thread beside them (so its
+    /// OpenMP threads do not spin on the kernels' cores), back to <paramref name="threads"/> after.
+    /// </summary>
+    public static void AsServed(int threads, Action native)
+    {
+        torch.set_num_threads(KernelChoice.TorchThreadsBesideNative);
+        native();
+        torch.set_num_threads(threads);
+    }
+
+    /// <summary>
     /// One vectorised pass over a 1 GiB buffer of its own, split across threads; <see cref="Run"/> times it. Used by
     /// <see cref="ReadBandwidth"/> and, interleaved with decode steps, for the floor of a batch-1 step.
     /// </summary>
@@ -135,14 +146,7 @@ internal static unsafe class KernelBenchmarks
                 var actions = new List<Action>
                 {
                     () => { using var s = NewDisposeScope(); nn.functional.linear(x, w); },
-                    // As served: libtorch keeps one thread beside the native kernels, so its OpenMP threads do not
-                    // spin on the cores the kernels use right after its own product.
-                    () =>
-                    {
-                        torch.set_num_threads(KernelChoice.TorchThreadsBesideNative);
-                        native.Linear(xBits, rows, wBits, n, [], yBits);
-                        torch.set_num_threads(threads);
-                    },
+                    () => AsServed(threads, () => native.Linear(xBits, rows, wBits, n, [], yBits)),
                 };
                 if (rows == 1)
                 {

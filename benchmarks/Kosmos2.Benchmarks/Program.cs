@@ -69,7 +69,8 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
     using var pixels = torch.randn(1, 3, 224, 224, generator: new Generator(7));
     // bf16 with native kernels available: every timing below runs libtorch and native interleaved ([0] torch, [1] native).
     var sideBySide = dtype == ScalarType.BFloat16 && native is not null;
-    double[] Timed(int iterations, Action action, Action<Kosmos2.Kernels.Bf16Kernels?> use)
+    // alongside: more actions timed in the same rounds (their medians follow [0] torch and [1] native).
+    double[] Timed(int iterations, Action action, Action<Kosmos2.Kernels.Bf16Kernels?> use, Action[]? alongside = null)
     {
         if (!sideBySide)
         {
@@ -79,13 +80,8 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         var times = MicroBenchmarks.Interleaved(iterations,
         [
             () => { use(null); action(); },
-            () =>
-            {
-                use(native);
-                torch.set_num_threads(KernelChoice.TorchThreadsBesideNative);
-                action();
-                torch.set_num_threads(threads);
-            },
+            () => { use(native); KernelBenchmarks.AsServed(threads, action); },
+            .. alongside ?? [],
         ]);
         use(null);
         return times;
@@ -135,14 +131,8 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
             // bandwidth taken minutes earlier made the ratio anything from 1.3 to 1.9 for the same kernels.
             using var read = new KernelBenchmarks.StreamingRead(threads);
             using var big = torch.ones(KernelBenchmarks.StreamingRead.Bytes / 4, ScalarType.Float32);
-            var times = MicroBenchmarks.Interleaved(11,
-            [
-                () => { model.TextDecoder.UseKernels(null); Step(); },
-                () => { model.TextDecoder.UseKernels(native); torch.set_num_threads(KernelChoice.TorchThreadsBesideNative); Step(); torch.set_num_threads(threads); },
-                read.Run,
-                () => { using var s = NewDisposeScope(); big.sum().item<float>(); },
-            ]);
-            model.TextDecoder.UseKernels(null);
+            var times = Timed(11, Step, model.TextDecoder.UseKernels,
+                [read.Run, () => { using var s = NewDisposeScope(); big.sum().item<float>(); }]);
             ReportPair("decode_b1_bf16", times[..2]);
             var floor = Math.Min(times[2], times[3]) * (textParameters * 2.0 / KernelBenchmarks.StreamingRead.Bytes);
             Report("decode_b1_floor_read_gbps", KernelBenchmarks.StreamingRead.Bytes / (Math.Min(times[2], times[3]) / 1e3) / 1e9, "GB/s");

@@ -132,10 +132,7 @@ public sealed partial class PublicCallGate(RequestDelegate next, ApiKeyStore key
         // HTTP/JSON (transcoded) calls: the status JSON transcoding itself answers with.
         if (retryAfter is { } wait)
         {
-            foreach (var (key, value) in RpcErrors.RetryHint(wait))
-            {
-                response.Headers[key] = value;
-            }
+            RpcErrors.AddRetryHint(response.Headers, wait);
         }
         response.StatusCode = status == StatusCode.Unauthenticated ? StatusCodes.Status401Unauthorized : StatusCodes.Status429TooManyRequests;
         response.ContentType = "application/json";

@@ -91,10 +91,16 @@ public static class RpcErrors
         response.Headers["grpc-message"] = Uri.EscapeDataString(message);
         if (retryAfter is { } wait)
         {
-            foreach (var (key, value) in RetryHint(wait))
-            {
-                response.Headers[key] = value;
-            }
+            AddRetryHint(response.Headers, wait);
+        }
+    }
+
+    /// <summary>Sets the <see cref="RetryHint"/> headers on an HTTP response (trailers-only gRPC, or HTTP/JSON).</summary>
+    public static void AddRetryHint(IHeaderDictionary headers, TimeSpan wait)
+    {
+        foreach (var (key, value) in RetryHint(wait))
+        {
+            headers[key] = value;
         }
     }
 

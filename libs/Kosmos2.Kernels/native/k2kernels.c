@@ -162,8 +162,9 @@ static K2_TARGET void tile_any(int mr, int nr, const uint16_t* x, int64_t ldx, c
  * Decode rows (1-2): each weight serves at most 2 rows, so there is nothing to block for; the weights stream once from
  * memory and speed is the number of loads in flight. Tiles of MR rows x 12 features (24 accumulators at 2 rows), the
  * whole of K in one pass, a K tail read masked (zeros). Same order per element as tile_bf16. On a 2-core AMD Zen 5
- * (2026-12-02), one row through the decoder's 2.68 GB of weights: 53-54 ms with 12 features against 59-65 ms with 6
- * (best of 8, interleaved; a plain vectorised read of the same bytes 51-52 ms); 16 features were no better than 6.
+ * (2026-12-02), one row through the decoder's 2.68 GB of weights on 2 threads: best 61.2 ms against 64.9 ms with the
+ * 4 x 6 tiles, means 63-65 against 75 ms (8 rounds, interleaved; a plain vectorised read of the same bytes took 58 ms
+ * then). A 16-feature variant was no better than 6.
  */
 enum { STREAM_NR = 12 };
 
@@ -417,16 +418,7 @@ void k2_linear_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t
             for (int64_t m = 0; m < rows; m++) store(dot_scalar(x + m * ldx, w + n * ldw, k), bias, n, y, ldy, y_f32, m);
         return;
     }
-    /*
-     * Blocking (a matter of speed only; every element keeps its order):
-     * - K blocks sized from this CPU's L1 (kblock_bf16): a 6-feature weight block stays in L1 while every row tile of
-     *   the row block streams past it; lanes of unfinished elements wait in lanes[] between K blocks. Without it fc2
-     *   (K = 8,192: 96 KiB per weight block) ran at half the rate of K = 2,048 at 128 rows.
-     * - Row blocks whose activations of one K block stay in L2 (<= 512 KiB): 128 rows at K blocks of 2,048. Sizing
-     *   them by the whole of K instead (32 rows for fc2, K = 8,192) made a 71-row prompt chunk re-read fc2's 32 MiB
-     *   three times, 7-10% slower (2-core Zen 5, 2026-12-02).
-     */
-    if (rows <= 2)
+    if (rows <= 2) /* decode rows: stream tiles, no blocking */
     {
         float out[2 * STREAM_NR];
         for (int64_t n = n0; n < n1; n += STREAM_NR)
@@ -438,6 +430,15 @@ void k2_linear_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t
         }
         return;
     }
+    /*
+     * Blocking (a matter of speed only; every element keeps its order):
+     * - K blocks sized from this CPU's L1 (kblock_bf16): a 6-feature weight block stays in L1 while every row tile of
+     *   the row block streams past it; lanes of unfinished elements wait in lanes[] between K blocks. Without it fc2
+     *   (K = 8,192: 96 KiB per weight block) ran at half the rate of K = 2,048 at 128 rows.
+     * - Row blocks whose activations of one K block stay in L2 (<= 512 KiB): 128 rows at K blocks of 2,048. Sizing
+     *   them by the whole of K instead (32 rows for fc2, K = 8,192) made a 71-row prompt chunk re-read fc2's 32 MiB
+     *   three times, 7-10% slower (2-core Zen 5, 2026-12-02).
+     */
     enum { MAXROWBLOCK = 128 };
     int64_t KBLOCK = kblock_bf16();
     int64_t rowBlock = (512 * 1024) / (2 * (k < KBLOCK ? (k > 0 ? k : 1) : KBLOCK));
