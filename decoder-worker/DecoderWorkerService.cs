@@ -119,6 +119,11 @@ public sealed class DecoderWorkerService(EngineHost host, DecoderWorkerOptions o
             case FinishReason.Refused:
                 throw new RpcException(new Status(StatusCode.Unavailable,
                     "This decoder is shutting down and had not started the request: nothing was generated; retry on another worker."));
+            case FinishReason.QueueTimedOut when result.ForecastQueueWait is { } forecast:
+                throw RpcErrors.ResourceExhaustedException(
+                    $"This decoder is full: the request would wait about {forecast.TotalMilliseconds:0} ms for a free slot, more than " +
+                    $"{options.MaxQueueWaitMs} ms (Decoder:MaxQueueWaitMs): nothing was generated; retry after the hint or on another worker.",
+                    forecast);
             case FinishReason.QueueTimedOut:
                 throw RpcErrors.ResourceExhaustedException(
                     $"The request waited longer than {options.MaxQueueWaitMs} ms (Decoder:MaxQueueWaitMs) for a free slot: nothing was generated; " +

@@ -36,8 +36,8 @@ public sealed class VisionWorkerOptions : ModelSourceOptions
     /// <summary>Accepted formats, comma-separated (png, jpeg, webp, gif, bmp).</summary>
     public string Formats { get; set; } = "png,jpeg,webp,gif,bmp";
 
-    /// <summary>Most images in one forward.</summary>
-    public int MaxBatch { get; set; } = 4;
+    /// <summary>Most images in one forward; 0 (the default) = by device: 1 on a CPU, 4 on a GPU (see <c>EncoderLoop.AutoMaxBatch</c>).</summary>
+    public int MaxBatch { get; set; }
 
     /// <summary>How long the encoder thread waits for more images to fill a batch, in ms.</summary>
     public int MaxBatchWaitMs { get; set; } = 5;

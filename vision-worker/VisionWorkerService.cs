@@ -24,7 +24,7 @@ public sealed class VisionWorkerService(
             PreprocessingVersion = Processing.Images.ImagePreprocessor.PreprocessingVersion,
             MaxImageBytes = (ulong)options.MaxImageBytes,
             MaxImagePixels = (ulong)options.MaxImagePixels,
-            MaxBatch = (uint)options.MaxBatch,
+            MaxBatch = (uint)encoder.MaxBatch,
             Ready = readiness.IsReady,
             Forwards = (ulong)encoder.Forwards,
             ImagesEncoded = (ulong)encoder.ImagesEncoded,

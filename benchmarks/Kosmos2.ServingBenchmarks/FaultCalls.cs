@@ -35,25 +35,28 @@ internal static class FaultCalls
         }
     }
 
-    internal static async Task<(StatusCode Status, double TtftMs, string? RetryAfter)> TimedAsync(Contracts.V1.Kosmos2.Kosmos2Client client, GenerateRequest request)
+    /// <summary>A streamed call's status, client-side time to its first message, retry hint and (when OK) the gateway's timings.</summary>
+    internal static async Task<(StatusCode Status, double TtftMs, string? RetryAfter, Timings? Timings)> TimedAsync(Contracts.V1.Kosmos2.Kosmos2Client client, GenerateRequest request)
     {
         var watch = Stopwatch.StartNew();
         double ttft = double.NaN;
+        Timings? timings = null;
         try
         {
             using var call = client.Generate(request, deadline: DateTime.UtcNow.AddMinutes(3));
-            await foreach (var _ in call.ResponseStream.ReadAllAsync())
+            await foreach (var message in call.ResponseStream.ReadAllAsync())
             {
                 if (double.IsNaN(ttft))
                 {
                     ttft = watch.Elapsed.TotalMilliseconds;
                 }
+                timings = message.Result?.Timings ?? timings;
             }
-            return (StatusCode.OK, ttft, null);
+            return (StatusCode.OK, ttft, null, timings);
         }
         catch (RpcException ex)
         {
-            return (ex.StatusCode, ttft, ex.Trailers.GetValue("retry-after"));
+            return (ex.StatusCode, ttft, ex.Trailers.GetValue("retry-after"), null);
         }
     }
 

@@ -42,8 +42,10 @@ public sealed record EngineOptions
 
     /// <summary>
     /// Longest a request may wait in the queue for a slot; past it, it ends <see cref="FinishReason.QueueTimedOut"/>
-    /// (nothing generated) at the next step. Zero: no bound (a queued request waits for a running one to end, which may
-    /// be a whole generation). A bound turns overload into prompt refusals instead of long first-token times.
+    /// (nothing generated) at the next step, and so does one that the engine forecasts would wait past it
+    /// (<see cref="QueueForecast"/>: measured step time and answer lengths), without waiting it out. Zero: no bound (a
+    /// queued request waits for a running one to end, which may be a whole generation). A bound turns overload into
+    /// prompt refusals instead of long first-token times.
     /// </summary>
     public TimeSpan MaxQueueWait { get; init; }
 

@@ -25,8 +25,9 @@ public enum FinishReason
     Refused = 6,
 
     /// <summary>
-    /// Never admitted: it waited longer than <see cref="EngineOptions.MaxQueueWait"/> for a slot. Nothing was generated,
-    /// so it may be retried, here later or on another worker.
+    /// Never admitted: it waited longer than <see cref="EngineOptions.MaxQueueWait"/> for a slot, or the engine forecast
+    /// that it would (<see cref="GenerationResult.ForecastQueueWait"/>). Nothing was generated, so it may be retried, here
+    /// later or on another worker.
     /// </summary>
     QueueTimedOut = 7,
 }

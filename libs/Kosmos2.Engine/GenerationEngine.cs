@@ -17,6 +17,7 @@ public sealed class GenerationEngine : IDisposable
     private readonly Scheduler _scheduler;
     private readonly Dictionary<long, Sequence> _live = [];
     private readonly EngineCounters _counters;
+    private readonly QueueForecast _forecast = new();
     private int _loopThreadId;
     private long _stepIndex;
     private bool _shutDown;
@@ -96,6 +97,7 @@ public sealed class GenerationEngine : IDisposable
         if (_options.MaxQueueWait > TimeSpan.Zero)
         {
             RefuseOverdue(started);
+            RefuseForecastOverdue(started);
         }
         if (_scheduler.Schedule(_stepIndex, started) is not { } step)
         {
@@ -123,7 +125,9 @@ public sealed class GenerationEngine : IDisposable
 
         var finished = _time.GetTimestamp();
         Update(step, output, finished);
-        _counters.StepCompleted(_time.GetElapsedTime(started, finished), plan.TokenCount, plan.Prefills.Count + plan.Decodes.Count);
+        var duration = _time.GetElapsedTime(started, finished);
+        _forecast.StepCompleted(duration);
+        _counters.StepCompleted(duration, plan.TokenCount, plan.Prefills.Count + plan.Decodes.Count);
         PublishGauges();
         _counters.Progress(finished);
         return true;
@@ -220,6 +224,29 @@ public sealed class GenerationEngine : IDisposable
         }
     }
 
+    /// <summary>
+    /// Ends every waiting request that <see cref="QueueForecast"/> says would get its slot past
+    /// <see cref="EngineOptions.MaxQueueWait"/> (counting the time it has waited), with the forecast as its retry hint.
+    /// </summary>
+    private void RefuseForecastOverdue(long now)
+    {
+        List<(Sequence Sequence, double Wait)>? refused = null;
+        var bound = _options.MaxQueueWait.TotalSeconds;
+        _forecast.Waits(_scheduler.Running, _scheduler.Waiting, _scheduler.AdmittableSlots, _options.MaxTokensPerStep, (sequence, wait) =>
+        {
+            if (_time.GetElapsedTime(sequence.ArrivalTimestamp, now).TotalSeconds + wait <= bound)
+            {
+                return false;
+            }
+            (refused ??= []).Add((sequence, wait));
+            return true;
+        });
+        foreach (var (sequence, wait) in refused ?? [])
+        {
+            Finish(sequence, FinishReason.QueueTimedOut, now, forecastWait: TimeSpan.FromSeconds(wait));
+        }
+    }
+
     /// <summary>Ends every request still waiting for a slot as <see cref="FinishReason.Refused"/> (drain).</summary>
     private void RefuseWaiting()
     {
@@ -277,7 +304,7 @@ public sealed class GenerationEngine : IDisposable
     }
 
     /// <summary>Takes a request out at once (its slot is free for the next step) and publishes its one final event.</summary>
-    private void Finish(Sequence sequence, FinishReason reason, long now, string? error = null)
+    private void Finish(Sequence sequence, FinishReason reason, long now, string? error = null, TimeSpan? forecastWait = null)
     {
         if (sequence.Status == RequestStatus.Finished)
         {
@@ -298,10 +325,15 @@ public sealed class GenerationEngine : IDisposable
         }
 
         _counters.Finished(reason);
+        if (reason is FinishReason.Eos or FinishReason.Length or FinishReason.StopSequence)
+        {
+            _forecast.SequenceCompleted(sequence.Generated.Count);
+        }
         var result = new GenerationResult(
             sequence.Id, reason, sequence.PromptLength, sequence.Generated, sequence.Timings(_time, now), error)
         {
             CachedPromptTokens = reused,
+            ForecastQueueWait = forecastWait,
         };
         try
         {

@@ -18,6 +18,12 @@ public sealed record GenerationResult(
     /// <summary>Prompt tokens whose KV rows came from the prefix cache instead of a prefill (0 without a hit).</summary>
     public int CachedPromptTokens { get; init; }
 
+    /// <summary>
+    /// For <see cref="FinishReason.QueueTimedOut"/>: the wait for a slot the engine forecast when it refused the request
+    /// before the bound (null when it waited the bound out), a fair retry hint.
+    /// </summary>
+    public TimeSpan? ForecastQueueWait { get; init; }
+
     /// <summary>Tokens generated.</summary>
     public int GeneratedTokens => GeneratedTokenIds.Count;
 }

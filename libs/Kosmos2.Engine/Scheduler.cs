@@ -40,6 +40,15 @@ internal sealed class Scheduler(EngineOptions options)
     /// <summary>Tokens those slots hold.</summary>
     public long CachedTokens => _prefixes.Tokens;
 
+    /// <summary>Sequences holding a slot, in admission order.</summary>
+    public IReadOnlyList<Sequence> Running => _running;
+
+    /// <summary>Requests waiting for a slot, in arrival order.</summary>
+    public IReadOnlyList<Sequence> Waiting => _waiting;
+
+    /// <summary>Slots a waiting request could take now: free ones and those holding a reclaimable cached prefix.</summary>
+    public int AdmittableSlots => options.MaxRunning - SlotsInUse;
+
     public bool HasWork => _running.Count > 0 || _waiting.Count > 0;
 
     /// <summary>Every sequence the scheduler holds: running in admission order, then waiting in arrival order.</summary>

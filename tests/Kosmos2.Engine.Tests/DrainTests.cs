@@ -83,6 +83,76 @@ public sealed class QueueWaitTests
     }
 
     [Fact]
+    public void A_request_forecast_to_wait_past_the_bound_is_refused_at_the_next_step_with_the_forecast_as_its_hint()
+    {
+        var clock = new ManualTimeProvider();
+        var options = EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(1) };
+        using var h = new EngineHarness(options, clock);
+        h.Runner.StepDuration = TimeSpan.FromMilliseconds(100);
+        var running = h.Submit(promptLength: 4, maxNewTokens: 20, ignoreEos: true);
+        var queued = h.Submit(promptLength: 4, maxNewTokens: 6);
+        h.Engine.Step(); // measures a step; the running request's first token
+        var start = clock.GetTimestamp();
+
+        h.Engine.Step();
+
+        // 19 tokens left at 100 ms a step: about 1.9 s for the slot, past the 1 s bound; refused after 100 ms, not 1 s.
+        var result = queued.Sink.Final;
+        Assert.Equal(FinishReason.QueueTimedOut, result.Reason);
+        Assert.Empty(queued.Sink.Tokens);
+        Assert.InRange(result.ForecastQueueWait!.Value.TotalSeconds, 1.7, 2.1);
+        Assert.True(clock.GetElapsedTime(start) < options.MaxQueueWait);
+        h.RunToIdle();
+        Assert.Equal(FinishReason.Length, running.Sink.Final.Reason);
+        h.AssertRunnerSawNoViolations();
+    }
+
+    [Fact]
+    public void A_request_forecast_within_the_bound_waits_and_runs()
+    {
+        var clock = new ManualTimeProvider();
+        var options = EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(1) };
+        using var h = new EngineHarness(options, clock);
+        h.Runner.StepDuration = TimeSpan.FromMilliseconds(100);
+        var running = h.Submit(promptLength: 4, maxNewTokens: 5, ignoreEos: true);
+        var queued = h.Submit(promptLength: 4, maxNewTokens: 6, ignoreEos: true);
+
+        h.RunToIdle();
+
+        Assert.Equal(FinishReason.Length, running.Sink.Final.Reason);
+        Assert.Equal(FinishReason.Length, queued.Sink.Final.Reason);
+        Assert.Null(queued.Sink.Final.ForecastQueueWait);
+    }
+
+    [Fact]
+    public void The_forecast_counts_the_answer_lengths_measured_here_not_only_the_token_limit()
+    {
+        var clock = new ManualTimeProvider();
+        var options = EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(1) };
+        using var h = new EngineHarness(options, clock);
+        h.Runner.StepDuration = TimeSpan.FromMilliseconds(100);
+        // Earlier answers ended with </s> (id 2) after 3 tokens, far below their limit of 50.
+        for (var i = 0; i < 3; i++)
+        {
+            var earlier = h.Submit(promptLength: 4, maxNewTokens: 50);
+            h.Runner.Script(earlier.Id, 7, 8, 2);
+            h.RunToIdle();
+            Assert.Equal(FinishReason.Eos, earlier.Sink.Final.Reason);
+        }
+        var running = h.Submit(promptLength: 4, maxNewTokens: 50);
+        h.Runner.Script(running.Id, 7, 8, 2);
+        var queued = h.Submit(promptLength: 4, maxNewTokens: 50);
+        h.Runner.Script(queued.Id, 7, 8, 2);
+
+        h.RunToIdle();
+
+        // By the token limit alone the queued request would wait 49 steps (4.9 s) and be refused; by the measured
+        // lengths a slot frees in about 2 steps.
+        Assert.Equal(FinishReason.Eos, running.Sink.Final.Reason);
+        Assert.Equal(FinishReason.Eos, queued.Sink.Final.Reason);
+    }
+
+    [Fact]
     public void With_no_bound_a_request_waits_as_long_as_it_takes()
     {
         var clock = new ManualTimeProvider();

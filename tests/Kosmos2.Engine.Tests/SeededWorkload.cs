@@ -11,7 +11,8 @@ public sealed record WorkloadOutcome(string Transcript, string Results, IReadOnl
 
 /// <summary>
 /// A random but seeded workload driven on one thread: arrivals of random size, aborts of random ids (running,
-/// waiting, finished or unknown), eos and stop tokens, rejections of both kinds, and injected runner failures.
+/// waiting, finished or unknown), eos and stop tokens, rejections of both kinds, queue waits past the bound, and
+/// injected runner failures.
 /// </summary>
 public static class SeededWorkload
 {
@@ -41,7 +42,9 @@ public static class SeededWorkload
 
         for (var step = 0; step < steps; step++)
         {
-            var arrivals = random.Next(3);
+            // Now and then a burst larger than the queue, between two steps: the queue-wait forecast refuses a request
+            // only at a step, so a full queue (QueueFull) comes from arrivals faster than steps.
+            var arrivals = random.Next(40) == 0 ? options.MaxWaiting + 2 : random.Next(3);
             for (var i = 0; i < arrivals; i++)
             {
                 var promptLength = random.Next(1, 41);
