@@ -85,10 +85,7 @@ public sealed class QueueWaitTests
     [Fact]
     public void A_request_forecast_to_wait_past_the_bound_is_refused_at_the_next_step_with_the_forecast_as_its_hint()
     {
-        var clock = new ManualTimeProvider();
-        var options = EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(1) };
-        using var h = new EngineHarness(options, clock);
-        h.Runner.StepDuration = TimeSpan.FromMilliseconds(100);
+        using var h = OneSlotWithBound(out var clock);
         var running = h.Submit(promptLength: 4, maxNewTokens: 20, ignoreEos: true);
         var queued = h.Submit(promptLength: 4, maxNewTokens: 6);
         h.Engine.Step(); // measures a step; the running request's first token
@@ -101,7 +98,7 @@ public sealed class QueueWaitTests
         Assert.Equal(FinishReason.QueueTimedOut, result.Reason);
         Assert.Empty(queued.Sink.Tokens);
         Assert.InRange(result.ForecastQueueWait!.Value.TotalSeconds, 1.7, 2.1);
-        Assert.True(clock.GetElapsedTime(start) < options.MaxQueueWait);
+        Assert.True(clock.GetElapsedTime(start) < h.Options.MaxQueueWait);
         h.RunToIdle();
         Assert.Equal(FinishReason.Length, running.Sink.Final.Reason);
         h.AssertRunnerSawNoViolations();
@@ -110,10 +107,7 @@ public sealed class QueueWaitTests
     [Fact]
     public void A_request_forecast_within_the_bound_waits_and_runs()
     {
-        var clock = new ManualTimeProvider();
-        var options = EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(1) };
-        using var h = new EngineHarness(options, clock);
-        h.Runner.StepDuration = TimeSpan.FromMilliseconds(100);
+        using var h = OneSlotWithBound(out _);
         var running = h.Submit(promptLength: 4, maxNewTokens: 5, ignoreEos: true);
         var queued = h.Submit(promptLength: 4, maxNewTokens: 6, ignoreEos: true);
 
@@ -127,10 +121,7 @@ public sealed class QueueWaitTests
     [Fact]
     public void The_forecast_counts_the_answer_lengths_measured_here_not_only_the_token_limit()
     {
-        var clock = new ManualTimeProvider();
-        var options = EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(1) };
-        using var h = new EngineHarness(options, clock);
-        h.Runner.StepDuration = TimeSpan.FromMilliseconds(100);
+        using var h = OneSlotWithBound(out _);
         // Earlier answers ended with </s> (id 2) after 3 tokens, far below their limit of 50.
         for (var i = 0; i < 3; i++)
         {
@@ -150,6 +141,15 @@ public sealed class QueueWaitTests
         // lengths a slot frees in about 2 steps.
         Assert.Equal(FinishReason.Eos, running.Sink.Final.Reason);
         Assert.Equal(FinishReason.Eos, queued.Sink.Final.Reason);
+    }
+
+    /// <summary>One slot, a queue wait bound of 1 s, and fake steps of 100 ms on a manual clock.</summary>
+    private static EngineHarness OneSlotWithBound(out ManualTimeProvider clock)
+    {
+        clock = new ManualTimeProvider();
+        var h = new EngineHarness(EngineHarness.Small(maxRunning: 1) with { MaxQueueWait = TimeSpan.FromSeconds(1) }, clock);
+        h.Runner.StepDuration = TimeSpan.FromMilliseconds(100);
+        return h;
     }
 
     [Fact]
