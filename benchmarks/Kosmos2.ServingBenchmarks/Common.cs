@@ -87,12 +87,19 @@ internal static class LoadAverage
 /// <summary>Starts the built services (in this benchmark's configuration first: it is normally built with <c>-c Release</c>).</summary>
 internal static class Services
 {
+    /// <summary>
+    /// Where every service's output goes, one file per service name (a restart appends), so a service that dies in a
+    /// long run can be read afterwards: a folder of its own per benchmark run under the temp folder.
+    /// </summary>
+    public static string LogFolder { get; } = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"kosmos2-bench-{DateTime.UtcNow:yyyyMMdd-HHmmss}-{Environment.ProcessId}")).FullName;
+
     /// <summary>Starts a built service on a free port, or on <paramref name="port"/> (a restart keeps its address).</summary>
     public static ServiceProcess Start(string name, string projectFolder, string assemblyName, Dictionary<string, string> environment, int? port = null)
     {
         var path = RepoPaths.BuiltAssembly(projectFolder, assemblyName);
-        Progress.Log($"starting {name} ({Path.GetRelativePath(RepoPaths.RepoRoot, path)}) with {string.Join(", ", environment.Where(e => !e.Key.StartsWith("Redis", StringComparison.Ordinal)).Select(e => $"{e.Key}={e.Value}"))}");
-        return ServiceProcess.Start(name, path, environment, port);
+        var log = Path.Combine(LogFolder, $"{name}.log");
+        Progress.Log($"starting {name} ({Path.GetRelativePath(RepoPaths.RepoRoot, path)}, output to {log}) with {string.Join(", ", environment.Where(e => !e.Key.StartsWith("Redis", StringComparison.Ordinal)).Select(e => $"{e.Key}={e.Value}"))}");
+        return ServiceProcess.Start(name, path, environment, port, new ProcessOptions { LogPath = log });
     }
 
     public static async Task WaitAsync(params ServiceProcess[] services)
