@@ -20,17 +20,27 @@ internal static class DirectDecoder
 
     /// <summary>
     /// New tokens for the running streams: about <paramref name="seconds"/> of decoding at the speed this machine
-    /// shows now (a timed 16-token generation; steps take milliseconds on an idle machine and far longer on a loaded
-    /// one), at least 16, at most what the decoder's context holds.
+    /// shows now (steps take milliseconds on an idle machine and far longer on a loaded one), at least 16, at most what
+    /// the decoder's context holds. The time per token is the difference of a 16- and a 48-token generation over 32, so
+    /// the call's fixed cost (connection, prefill) is not spread over the tokens: with it, a 16-token probe made the
+    /// tokens look several times slower, and the "3 s" streams of the drain test ended 124 ms after SIGTERM on CI.
     /// </summary>
     internal static async Task<int> RunningLengthAsync(DecoderWorker.DecoderWorkerClient client, double seconds)
     {
-        const int probe = 16;
-        var watch = Stopwatch.StartNew();
-        var outcome = await RunAsync(client, probe, watch);
-        Assert.Equal((StatusCode.OK, probe), (outcome.Status, outcome.Tokens));
-        var perToken = outcome.EndedAt.TotalSeconds / probe;
-        return (int)Math.Clamp(seconds / perToken, probe, MaxSequenceTokens() - Prompt.Length);
+        const int shortProbe = 16;
+        const int longProbe = 48;
+        var shortTime = await TimedAsync(shortProbe);
+        var longTime = await TimedAsync(longProbe);
+        var perToken = longTime > shortTime ? (longTime - shortTime) / (longProbe - shortProbe) : longTime / longProbe;
+        return (int)Math.Clamp(seconds / perToken, shortProbe, MaxSequenceTokens() - Prompt.Length);
+
+        async Task<double> TimedAsync(int tokens)
+        {
+            var watch = Stopwatch.StartNew();
+            var outcome = await RunAsync(client, tokens, watch);
+            Assert.Equal((StatusCode.OK, tokens), (outcome.Status, outcome.Tokens));
+            return outcome.EndedAt.TotalSeconds;
+        }
     }
 
     /// <summary>The checkpoint's position limit: the longest a generation may run on it.</summary>
