@@ -17,7 +17,7 @@ public static class FreePort
     /// </summary>
     public static int Next()
     {
-        var (ephemeralLow, _) = EphemeralRange();
+        var ephemeralLow = EphemeralRangeStart();
         if (ephemeralLow - LowestPort >= 1000)
         {
             for (var attempt = 0; attempt < 200; attempt++)
@@ -51,17 +51,17 @@ public static class FreePort
         }
     }
 
-    /// <summary>Linux's <c>ip_local_port_range</c>; the IANA dynamic range (49152–65535) elsewhere.</summary>
-    private static (int Low, int High) EphemeralRange()
+    /// <summary>The first port of Linux's <c>ip_local_port_range</c>; of the IANA dynamic range (49152) elsewhere.</summary>
+    private static int EphemeralRangeStart()
     {
         try
         {
             var parts = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
-            return (int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture));
+            return int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {
-            return (49152, 65535);
+            return 49152;
         }
     }
 }
