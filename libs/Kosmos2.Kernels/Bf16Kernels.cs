@@ -161,6 +161,56 @@ public sealed unsafe class Bf16Kernels
         WorkerTeam.Shared.Run(pieces, Threads, Run);
     }
 
+    /// <summary>
+    /// LayerNorm of each of <paramref name="rows"/> bf16 rows over its <paramref name="width"/> values in float32 (mean and
+    /// biased variance summed in a fixed order per row, native/k2kernels.c), times gamma plus beta, rounded to bf16 once.
+    /// x at <paramref name="x"/> + m·<paramref name="ldx"/>, y at <paramref name="y"/> + m·<paramref name="ldy"/> (y may be x).
+    /// A row's result depends on that row alone.
+    /// </summary>
+    public void LayerNorm(ushort* x, int rows, int width, long ldx, ushort* gamma, ushort* beta, float eps, ushort* y, long ldy)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
+        var isa = (int)Isa;
+        var pieces = RowPieces(rows, width);
+        if (pieces == 1)
+        {
+            NativeMethods.LayerNormBf16(x, rows, width, ldx, gamma, beta, eps, y, ldy, isa);
+            return;
+        }
+        WorkerTeam.Shared.Run(pieces, Threads, p =>
+        {
+            var m0 = (int)((long)rows * p / pieces);
+            var m1 = (int)((long)rows * (p + 1) / pieces);
+            NativeMethods.LayerNormBf16(x + m0 * ldx, m1 - m0, width, ldx, gamma, beta, eps, y + m0 * ldy, ldy, isa);
+        });
+    }
+
+    /// <summary>y[i] = a[i] + b[i] for i &lt; <paramref name="count"/>, in float32 rounded to bf16 (torch's bf16 add); y may be a or b.</summary>
+    public void Add(ushort* a, ushort* b, ushort* y, long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var isa = (int)Isa;
+        var pieces = count < MinRowWorkToSplit ? 1 : Threads;
+        if (pieces == 1)
+        {
+            NativeMethods.AddBf16(a, b, y, count, isa);
+            return;
+        }
+        WorkerTeam.Shared.Run(pieces, Threads, p =>
+        {
+            var i0 = count * p / pieces;
+            var i1 = count * (p + 1) / pieces;
+            NativeMethods.AddBf16(a + i0, b + i0, y + i0, i1 - i0, isa);
+        });
+    }
+
+    // Values of row work (norms, adds) below which a call stays on the calling thread: one 2,048-wide decode row takes
+    // about a microsecond, less than waking a worker; 16 rows of fc1's 8,192 take tens.
+    private const long MinRowWorkToSplit = 32 * 1024;
+
+    private int RowPieces(int rows, int width) =>
+        (long)rows * width < MinRowWorkToSplit ? 1 : Math.Clamp(rows, 1, Threads);
+
     private static int CheckLinear(int xLength, int rows, int weightLength, int outFeatures, int biasLength, int yLength)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);

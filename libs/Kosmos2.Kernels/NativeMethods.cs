@@ -23,4 +23,11 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "k2_attention_bf16")]
     internal static partial int AttentionBf16(ushort* q, ushort* keys, ushort* values, long headStride, long headDim,
         long length, float scale, ushort* output, long h0, long h1, int isa);
+
+    [LibraryImport(Library, EntryPoint = "k2_layer_norm_bf16")]
+    internal static partial void LayerNormBf16(ushort* x, long rows, long n, long ldx, ushort* gamma, ushort* beta, float eps,
+        ushort* y, long ldy, int isa);
+
+    [LibraryImport(Library, EntryPoint = "k2_add_bf16")]
+    internal static partial void AddBf16(ushort* a, ushort* b, ushort* y, long n, int isa);
 }

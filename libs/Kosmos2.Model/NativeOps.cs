@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using Kosmos2.Kernels;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Kosmos2.Model;
@@ -32,22 +33,66 @@ internal static unsafe partial class NativeOps
         return y.MoveToOuterDisposeScope();
     }
 
+    /// <summary>x [n, in] · weightᵀ (+ bias) into y [n, out] (bf16, contiguous), no allocation.</summary>
+    public static void LinearInto(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, Tensor y)
+    {
+        var outFeatures = (int)weight.shape[0];
+        var inFeatures = (int)weight.shape[1];
+        var rows = (int)(x.NumberOfElements / inFeatures);
+        kernels.Linear(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, bias is null ? null : Bf16(bias), Bf16(y), outFeatures, yFloat32: false);
+    }
+
+    /// <summary>LayerNorm of each row of x [n, w] into y [n, w] (may be x), float32 inside, bf16 out.</summary>
+    public static void LayerNormInto(Bf16Kernels kernels, Tensor x, LayerNorm norm, Tensor y)
+    {
+        var width = (int)x.shape[^1];
+        var rows = (int)(x.NumberOfElements / width);
+        kernels.LayerNorm(Bf16(x), rows, width, width, Bf16(norm.weight!), Bf16(norm.bias!), (float)norm.eps, Bf16(y), width);
+    }
+
+    /// <summary>h += o (bf16, same shape), in place.</summary>
+    public static void AddInto(Bf16Kernels kernels, Tensor h, Tensor o)
+    {
+        var hp = Bf16(h);
+        kernels.Add(hp, Bf16(o), hp, h.NumberOfElements);
+    }
+
+    /// <summary>
+    /// Writes each token's key and value (the k and v thirds of its <paramref name="qkv"/> row [N, 3D]) into the layer's
+    /// cache tensors ([slots, H, maxLength, hd]) at its slot and position.
+    /// </summary>
+    public static void WriteKeysValues(Tensor qkv, Tensor keys, Tensor values, int heads, int[] slots, int[] positions)
+    {
+        var d = (int)(qkv.shape[^1] / 3);
+        var headDim = d / heads;
+        var headStride = keys.shape[2] * headDim;
+        var slotStride = heads * headStride;
+        var source = Bf16(qkv);
+        var keyData = Bf16(keys);
+        var valueData = Bf16(values);
+        for (var t = 0; t < slots.Length; t++)
+        {
+            var row = source + (long)t * 3 * d;
+            var at = slots[t] * slotStride + (long)positions[t] * headDim;
+            for (var h = 0; h < heads; h++)
+            {
+                new ReadOnlySpan<ushort>(row + d + h * headDim, headDim).CopyTo(new Span<ushort>(keyData + at + h * headStride, headDim));
+                new ReadOnlySpan<ushort>(row + 2 * d + h * headDim, headDim).CopyTo(new Span<ushort>(valueData + at + h * headStride, headDim));
+            }
+        }
+    }
+
     /// <summary>
     /// Attention of each token of <paramref name="qkv"/> ([N, 3D] rows: q, k, v) over its own slot's keys
-    /// [0, lengths[t]) in the layer's cache tensors ([slots, H, maxLength, hd]) → [N, D].
+    /// [0, lengths[t]) in the layer's cache tensors ([slots, H, maxLength, hd]) into <paramref name="output"/> [N, D].
     /// </summary>
-    public static Tensor Attention(Bf16Kernels kernels, Tensor qkv, Tensor keys, Tensor values, int heads, int[] slots, int[] lengths)
+    public static void AttentionInto(Bf16Kernels kernels, Tensor qkv, Tensor keys, Tensor values, int heads, int[] slots, int[] lengths, Tensor output)
     {
-        using var scope = NewDisposeScope();
-        var rows = qkv.contiguous();
-        var d = rows.shape[^1] / 3;
+        var d = qkv.shape[^1] / 3;
         var headDim = (int)(d / heads);
-        var output = torch.empty([slots.Length, d], ScalarType.BFloat16, qkv.device);
         var headStride = keys.shape[2] * keys.shape[3];
-        kernels.Attention(Bf16(rows), 3 * d, Bf16(keys), Bf16(values), heads * headStride, headStride, heads, headDim, slots, lengths,
+        kernels.Attention(Bf16(qkv), 3 * d, Bf16(keys), Bf16(values), heads * headStride, headStride, heads, headDim, slots, lengths,
             1 / MathF.Sqrt(headDim), Bf16(output), d);
-        GC.KeepAlive(rows);
-        return output.MoveToOuterDisposeScope();
     }
 
     private static ushort* Bf16(Tensor t)

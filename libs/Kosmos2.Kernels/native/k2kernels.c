@@ -31,7 +31,7 @@
 #define K2_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define K2_INLINE static inline __attribute__((always_inline))
 
-int k2_version(void) { return 1; }
+int k2_version(void) { return 2; }
 
 /* The best ISA this CPU runs (the caller may still ask for the portable path). */
 int k2_best_isa(void)
@@ -468,12 +468,108 @@ void k2_linear_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t
     }
 }
 
+/* ---------------------------------------------------------------- row work: LayerNorm, residual add */
+
+/*
+ * One bf16 row of n values normed in float32: mean, then the biased variance of (x - mean), each summed in 16 float
+ * lanes (value i into lane i % 16, in i order) folded as fold16; y = (x - mean) * rstd * gamma + beta, rounded to
+ * nearest even once. The lanes are independent accumulators, so a compiler's vectors of any width keep this order:
+ * every ISA below gives the same bits, and a row's result never depends on the other rows.
+ */
+K2_INLINE void layer_norm_row(const uint16_t* x, int64_t n, const uint16_t* gamma, const uint16_t* beta, float eps, uint16_t* y)
+{
+    float lane[16] = {0};
+    int64_t full = n / 16 * 16;
+    for (int64_t c = 0; c < full; c += 16)
+        for (int j = 0; j < 16; j++) lane[j] += bf16_to_f32(x[c + j]);
+    for (int64_t i = full; i < n; i++) lane[i - full] += bf16_to_f32(x[i]);
+    float mean = fold16(lane) / (float)n;
+    for (int j = 0; j < 16; j++) lane[j] = 0.0f;
+    for (int64_t c = 0; c < full; c += 16)
+        for (int j = 0; j < 16; j++)
+        {
+            float d = bf16_to_f32(x[c + j]) - mean;
+            lane[j] += d * d;
+        }
+    for (int64_t i = full; i < n; i++)
+    {
+        float d = bf16_to_f32(x[i]) - mean;
+        lane[i - full] += d * d;
+    }
+    float rstd = 1.0f / sqrtf(fold16(lane) / (float)n + eps);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = f32_to_bf16((bf16_to_f32(x[i]) - mean) * rstd * bf16_to_f32(gamma[i]) + bf16_to_f32(beta[i]));
+}
+
+K2_INLINE void add_row(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = f32_to_bf16(bf16_to_f32(a[i]) + bf16_to_f32(b[i]));
+}
+
+static void layer_norm_portable(const uint16_t* x, int64_t rows, int64_t n, int64_t ldx, const uint16_t* gamma, const uint16_t* beta,
+    float eps, uint16_t* y, int64_t ldy)
+{
+    for (int64_t m = 0; m < rows; m++) layer_norm_row(x + m * ldx, n, gamma, beta, eps, y + m * ldy);
+}
+
+static K2_TARGET_AVX2 void layer_norm_avx2(const uint16_t* x, int64_t rows, int64_t n, int64_t ldx, const uint16_t* gamma, const uint16_t* beta,
+    float eps, uint16_t* y, int64_t ldy)
+{
+    for (int64_t m = 0; m < rows; m++) layer_norm_row(x + m * ldx, n, gamma, beta, eps, y + m * ldy);
+}
+
+static K2_TARGET void layer_norm_avx512(const uint16_t* x, int64_t rows, int64_t n, int64_t ldx, const uint16_t* gamma, const uint16_t* beta,
+    float eps, uint16_t* y, int64_t ldy)
+{
+    for (int64_t m = 0; m < rows; m++) layer_norm_row(x + m * ldx, n, gamma, beta, eps, y + m * ldy);
+}
+
+/* LayerNorm over the last n values of each of `rows` bf16 rows (strides ldx, ldy; y may be x). */
+void k2_layer_norm_bf16(const uint16_t* x, int64_t rows, int64_t n, int64_t ldx, const uint16_t* gamma, const uint16_t* beta,
+    float eps, uint16_t* y, int64_t ldy, int isa)
+{
+    if (isa == K2_ISA_AVX512BF16) layer_norm_avx512(x, rows, n, ldx, gamma, beta, eps, y, ldy);
+    else if (isa == K2_ISA_AVX2) layer_norm_avx2(x, rows, n, ldx, gamma, beta, eps, y, ldy);
+    else layer_norm_portable(x, rows, n, ldx, gamma, beta, eps, y, ldy);
+}
+
+static K2_TARGET_AVX2 void add_avx2(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t n) { add_row(a, b, y, n); }
+
+static K2_TARGET void add_avx512(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t n) { add_row(a, b, y, n); }
+
+/* y[i] = a[i] + b[i] in float32, rounded to bf16 (nearest even): torch's bf16 add. y may be a or b. */
+void k2_add_bf16(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t n, int isa)
+{
+    if (isa == K2_ISA_AVX512BF16) add_avx512(a, b, y, n);
+    else if (isa == K2_ISA_AVX2) add_avx2(a, b, y, n);
+    else add_row(a, b, y, n);
+}
+
 /* ---------------------------------------------------------------- attention */
 
-/* acc[d] = sum_j p[j] v[j, d] in j order, one fused multiply-add per key (as the portable fmaf). hd % 16 == 0. */
+/*
+ * acc[d] = sum_j p[j] v[j, d] in j order, one fused multiply-add per key (as the portable fmaf). hd % 16 == 0.
+ * Four 16-dimension blocks advance together over the keys: each fmadd waits for its accumulator's last one, so with one
+ * block at a time a 64-wide head ran at one multiply-add per latency (4 cycles); every element keeps its order.
+ */
 static K2_TARGET void weighted_sum_avx512(const float* p, const uint16_t* values, int64_t hd, int64_t len, float* acc)
 {
-    for (int64_t d = 0; d < hd; d += 16)
+    int64_t d = 0;
+    for (; d + 64 <= hd; d += 64)
+    {
+        __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t j = 0; j < len; j++)
+        {
+            __m512 pj = _mm512_set1_ps(p[j]);
+            for (int b = 0; b < 4; b++)
+            {
+                __m512i v = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)(values + j * hd + d + 16 * b))), 16);
+                a[b] = _mm512_fmadd_ps(pj, _mm512_castsi512_ps(v), a[b]);
+            }
+        }
+        for (int b = 0; b < 4; b++) _mm512_storeu_ps(acc + d + 16 * b, a[b]);
+    }
+    for (; d < hd; d += 16)
     {
         __m512 a = _mm512_setzero_ps();
         for (int64_t j = 0; j < len; j++)
@@ -485,10 +581,25 @@ static K2_TARGET void weighted_sum_avx512(const float* p, const uint16_t* values
     }
 }
 
-/* The same weighted sum on AVX2 + FMA, 8 dimensions at a time. hd % 8 == 0. */
+/* The same weighted sum on AVX2 + FMA, four 8-dimension blocks at a time. hd % 8 == 0. */
 static K2_TARGET_AVX2 void weighted_sum_avx2(const float* p, const uint16_t* values, int64_t hd, int64_t len, float* acc)
 {
-    for (int64_t d = 0; d < hd; d += 8)
+    int64_t d = 0;
+    for (; d + 32 <= hd; d += 32)
+    {
+        __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int64_t j = 0; j < len; j++)
+        {
+            __m256 pj = _mm256_set1_ps(p[j]);
+            for (int b = 0; b < 4; b++)
+            {
+                __m256i v = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)(values + j * hd + d + 8 * b))), 16);
+                a[b] = _mm256_fmadd_ps(pj, _mm256_castsi256_ps(v), a[b]);
+            }
+        }
+        for (int b = 0; b < 4; b++) _mm256_storeu_ps(acc + d + 8 * b, a[b]);
+    }
+    for (; d < hd; d += 8)
     {
         __m256 a = _mm256_setzero_ps();
         for (int64_t j = 0; j < len; j++)
@@ -501,6 +612,54 @@ static K2_TARGET_AVX2 void weighted_sum_avx2(const float* p, const uint16_t* val
 }
 
 /*
+ * Scores of one query against keys [0, len) (k2_linear_bf16's order per score), 16 keys at a time: the 16 accumulators'
+ * lane folds (hsum16's pairings: l[i] + l[i+8], + l[i+4], + l[i+2], l0 + l1) run on all 16 at once through shuffles,
+ * 4 shuffle-and-add levels instead of a separate fold per key, which cost more than the key's two multiplies at a
+ * 64-wide head. Keys past the last 16 go through k2_linear_bf16.
+ */
+static K2_TARGET void scores_avx512(const uint16_t* q, const uint16_t* keys, int64_t hd, int64_t len, float* scores)
+{
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    int64_t j = 0;
+    for (; j + 16 <= len; j += 16)
+    {
+        __m512 acc[16];
+        for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+        int64_t c = 0;
+        for (; c + 32 <= hd; c += 32)
+        {
+            __m512bh qv = (__m512bh)_mm512_loadu_si512((const void*)(q + c));
+            for (int t = 0; t < 16; t++)
+                acc[t] = _mm512_dpbf16_ps(acc[t], qv, (__m512bh)_mm512_loadu_si512((const void*)(keys + (j + t) * hd + c)));
+        }
+        if (c < hd)
+        {
+            __mmask32 m = (__mmask32)((1ull << (hd - c)) - 1);
+            __m512bh qv = (__m512bh)_mm512_maskz_loadu_epi16(m, q + c);
+            for (int t = 0; t < 16; t++)
+                acc[t] = _mm512_dpbf16_ps(acc[t], qv, (__m512bh)_mm512_maskz_loadu_epi16(m, keys + (j + t) * hd + c));
+        }
+        /* level 1: T[m] lanes 0-7 = key 2m's l[i] + l[i+8], lanes 8-15 = key 2m+1's */
+        __m512 t1[8];
+        for (int m = 0; m < 8; m++)
+            t1[m] = _mm512_add_ps(_mm512_shuffle_f32x4(acc[2 * m], acc[2 * m + 1], 0x44), _mm512_shuffle_f32x4(acc[2 * m], acc[2 * m + 1], 0xEE));
+        /* level 2: U[r] quarter k = key 4r + k's (l[i] + l[i+8]) + (l[i+4] + l[i+12]), i < 4 */
+        __m512 t2[4];
+        for (int r = 0; r < 4; r++)
+            t2[r] = _mm512_add_ps(_mm512_shuffle_f32x4(t1[2 * r], t1[2 * r + 1], 0x88), _mm512_shuffle_f32x4(t1[2 * r], t1[2 * r + 1], 0xDD));
+        /* level 3: V[s] quarter k = [c0, c1 of key 8s + k, c0, c1 of key 8s + 4 + k] */
+        __m512 t3[2];
+        for (int v = 0; v < 2; v++)
+            t3[v] = _mm512_add_ps(_mm512_shuffle_ps(t2[2 * v], t2[2 * v + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                _mm512_shuffle_ps(t2[2 * v], t2[2 * v + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+        /* level 4: lane 4k + u = key 4u + k's c0 + c1; then keys in order */
+        __m512 w = _mm512_add_ps(_mm512_shuffle_ps(t3[0], t3[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(t3[0], t3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+        _mm512_storeu_ps(scores + j, _mm512_permutexvar_ps(order, w));
+    }
+    if (j < len) k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, j, len, K2_ISA_AVX512BF16);
+}
+
+/*
  * One query token, heads [h0, h1): out[h] = softmax(scale * q[h] . K[h, j]) V[h, j] over its own keys j < len, in j
  * order. q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use
  * the product's reduction order; softmax and the weighted sum of values run in float32 in key order (fmaf per key).
@@ -508,7 +667,8 @@ static K2_TARGET_AVX2 void weighted_sum_avx2(const float* p, const uint16_t* val
 static void attention_head(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int64_t hd, int64_t len,
     float scale, uint16_t* out, float* scores, int isa)
 {
-    k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, 0, len, isa);
+    if (isa == K2_ISA_AVX512BF16) scores_avx512(q, keys, hd, len, scores);
+    else k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, 0, len, isa);
     float max = -INFINITY;
     for (int64_t j = 0; j < len; j++)
     {

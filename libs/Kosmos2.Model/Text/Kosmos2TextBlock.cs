@@ -44,12 +44,25 @@ public sealed class Kosmos2TextBlock : nn.Module
     }
 
     /// <summary>[B, T, D] or [1, N, D] → same shape, reading and writing layer <paramref name="layer"/> of the cache (see <see cref="KosmosTextAttention.ForwardCached"/>).</summary>
-    internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks,
-        bool nativeAttention = false)
+    internal Tensor Forward(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks)
     {
         using var scope = NewDisposeScope();
-        var h = hidden + _selfAttn.ForwardCached(Kosmos2Ops.LayerNorm(hidden, _selfAttnLayerNorm), cache, layer, batches, masks, nativeAttention);
+        var h = hidden + _selfAttn.ForwardCached(Kosmos2Ops.LayerNorm(hidden, _selfAttnLayerNorm), cache, layer, batches, masks);
         h = h + _ffn.forward(Kosmos2Ops.LayerNorm(h, _finalLayerNorm));
         return h.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>True when <see cref="ForwardNative"/> can run this block (its q/k/v fused).</summary>
+    internal bool RunsNative => _selfAttn.HasFusedQkv;
+
+    /// <summary>The same block on the native kernels over <paramref name="pass"/>'s buffers: <see cref="NativeLayerPass.Hidden"/> is updated in place.</summary>
+    internal void ForwardNative(NativeLayerPass pass, Kosmos2KvCache cache, int layer)
+    {
+        NativeOps.LayerNormInto(pass.Kernels, pass.Hidden, _selfAttnLayerNorm, pass.Normed);
+        _selfAttn.ForwardNative(pass, cache, layer);
+        NativeOps.AddInto(pass.Kernels, pass.Hidden, pass.Out);
+        NativeOps.LayerNormInto(pass.Kernels, pass.Hidden, _finalLayerNorm, pass.Normed);
+        _ffn.ForwardNative(pass);
+        NativeOps.AddInto(pass.Kernels, pass.Hidden, pass.Out);
     }
 }

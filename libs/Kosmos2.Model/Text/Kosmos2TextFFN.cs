@@ -36,4 +36,16 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
         h = Kosmos2Ops.LayerNorm(h, _ffnLayernorm);
         return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels).MoveToOuterDisposeScope();
     }
+
+    /// <summary>
+    /// <see cref="forward"/> on the native kernels: <see cref="NativeLayerPass.Normed"/> → <see cref="NativeLayerPass.Out"/>.
+    /// GELU is libtorch's, in place (the same erf GELU as <see cref="forward"/>, bit for bit).
+    /// </summary>
+    internal void ForwardNative(NativeLayerPass pass)
+    {
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _fc1.weight!, _fc1.bias, pass.Wide);
+        pass.Wide.gelu_();
+        NativeOps.LayerNormInto(pass.Kernels, pass.Wide, _ffnLayernorm, pass.Wide);
+        NativeOps.LinearInto(pass.Kernels, pass.Wide, _fc2.weight!, _fc2.bias, pass.Out);
+    }
 }

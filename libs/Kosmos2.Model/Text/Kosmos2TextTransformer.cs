@@ -98,15 +98,29 @@ public sealed class Kosmos2TextTransformer : nn.Module
         {
             throw new ArgumentException("A key-padding mask needs a forward of exactly one batch.", nameof(keyPadding));
         }
-        // Native attention reads each token's own keys (no mask); HF-style key padding keeps libtorch's masked SDPA.
-        var nativeAttention = Kernels is not null && keyPadding is null && NativeOps.Takes(x, x);
-        var masks = nativeAttention ? [] : batches.Select(batch => BuildMask(batch, keyPadding, x.dtype, x.device)).ToArray();
-        var h = x;
-        var layer = 0;
-        foreach (var block in _layers)
+        Tensor h;
+        if (Kernels is not null && keyPadding is null && NativeOps.Takes(x, x) && _layers.All(block => block.RunsNative))
         {
-            hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
-            h = block.Forward(h, cache, layer++, batches, masks, nativeAttention);
+            // Native kernels: each token attends to its own keys (no mask); HF-style key padding keeps libtorch's masked SDPA.
+            var pass = new NativeLayerPass(Kernels, x, batches, cache, _config);
+            var layer = 0;
+            foreach (var block in _layers)
+            {
+                hiddenStates?.Add(pass.Hidden.clone().view(x.shape).DetachFromDisposeScope()); // owned by the caller
+                block.ForwardNative(pass, cache, layer++);
+            }
+            h = pass.Hidden.view(x.shape);
+        }
+        else
+        {
+            var masks = batches.Select(batch => BuildMask(batch, keyPadding, x.dtype, x.device)).ToArray();
+            h = x;
+            var layer = 0;
+            foreach (var block in _layers)
+            {
+                hiddenStates?.Add(h.alias().DetachFromDisposeScope()); // owned by the caller
+                h = block.Forward(h, cache, layer++, batches, masks);
+            }
         }
         foreach (var batch in batches)
         {

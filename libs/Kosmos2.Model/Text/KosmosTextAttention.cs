@@ -64,20 +64,14 @@ public sealed class KosmosTextAttention : nn.Module
     /// ([B, T, D] for one batch, [1, N, D] for several, flattened in batch order); per batch, its new keys/values are
     /// written into the cache in place (never concatenated), then each row attends to its slot's keys [0, L) under the
     /// batch's mask from <paramref name="masks"/> ([A, 1, T, L], A = <see cref="DecoderBatch.AttentionRows"/>; null =
-    /// everything visible). With <paramref name="nativeAttention"/> (no masks then) each token attends to its own
-    /// slot's keys [0, its position] through <see cref="Kernels"/>, in key order, reading no padded key.
+    /// everything visible). The native kernels' form is <see cref="ForwardNative"/>.
     /// </summary>
-    internal Tensor ForwardCached(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks,
-        bool nativeAttention = false)
+    internal Tensor ForwardCached(Tensor hidden, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches, IReadOnlyList<Tensor?> masks)
     {
         using var scope = NewDisposeScope();
         var qkv = _qkvWeight is not null && _qkvBias is not null
             ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias, Kernels)
             : torch.cat([_qProj.forward(hidden), _kProj.forward(hidden), _vProj.forward(hidden)], -1); // [B, T, 3D] or [1, N, 3D]
-        if (nativeAttention && Kernels is not null)
-        {
-            return Finish(NativeAttention(qkv, cache, layer, batches).view(hidden.shape)).MoveToOuterDisposeScope();
-        }
         var merged = new Tensor[batches.Count];
         for (var i = 0; i < batches.Count; i++)
         {
@@ -96,27 +90,22 @@ public sealed class KosmosTextAttention : nn.Module
         return Finish(all.view(hidden.shape)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Writes every batch's new keys/values, then attends per token over its own keys (native kernels) → [N, D].</summary>
-    private Tensor NativeAttention(Tensor qkv, Kosmos2KvCache cache, int layer, IReadOnlyList<DecoderBatch> batches)
+    /// <summary>True once <see cref="FuseQkv"/> has run.</summary>
+    internal bool HasFusedQkv => _qkvWeight is not null && _qkvBias is not null;
+
+    /// <summary>
+    /// <see cref="ForwardCached"/> on the native kernels, <see cref="NativeLayerPass.Normed"/> → <see cref="NativeLayerPass.Out"/>:
+    /// fused q/k/v, every token's key and value written into the cache, then each token attends to its own slot's keys
+    /// [0, its position] in key order (no padded key read), inner_attn_ln, out_proj.
+    /// </summary>
+    internal void ForwardNative(NativeLayerPass pass, Kosmos2KvCache cache, int layer)
     {
-        var flat = qkv.reshape(-1, qkv.shape[^1]); // [N, 3D]
-        var slots = new List<int>();
-        var lengths = new List<int>();
-        foreach (var batch in batches)
-        {
-            var parts = flat.narrow(0, batch.TokenOffset, batch.Tokens).view(batch.Count, batch.NewTokens, -1).chunk(3, -1);
-            cache.Write(layer, batch, Kosmos2Ops.SplitHeads(parts[1], _heads), Kosmos2Ops.SplitHeads(parts[2], _heads));
-            for (var b = 0; b < batch.Count; b++)
-            {
-                for (var t = 0; t < batch.NewTokens; t++)
-                {
-                    slots.Add((int)batch.Slots[b]);
-                    lengths.Add((int)batch.Starts[b] + t + 1);
-                }
-            }
-        }
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _qkvWeight!, _qkvBias, pass.Qkv);
         var (keys, values) = cache.Layer(layer);
-        return NativeOps.Attention(Kernels!, flat, keys, values, _heads, [.. slots], [.. lengths]);
+        NativeOps.WriteKeysValues(pass.Qkv, keys, values, _heads, pass.Slots, pass.Positions);
+        NativeOps.AttentionInto(pass.Kernels, pass.Qkv, keys, values, _heads, pass.Slots, pass.Lengths, pass.Attended);
+        NativeOps.LayerNormInto(pass.Kernels, pass.Attended, _innerAttnLn!, pass.Normed);
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _outProj.weight!, _outProj.bias, pass.Out);
     }
 
     /// <summary>
