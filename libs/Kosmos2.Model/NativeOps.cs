@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 namespace Kosmos2.Model;
 
 /// <summary>
-/// <see cref="Bf16Kernels"/> over TorchSharp tensors' own storage (no copies): contiguous bf16 CPU tensors in,
-/// a fresh contiguous tensor out.
+/// <see cref="Bf16Kernels"/> over TorchSharp tensors' own storage (no copies): contiguous bf16 CPU tensors in, and a
+/// fresh contiguous tensor out (<see cref="Linear"/>) or the result written into a tensor the caller owns (the
+/// <c>…Into</c> forms, for <see cref="Text.NativeLayerPass"/>'s buffers).
 /// </summary>
 internal static unsafe partial class NativeOps
 {

@@ -20,7 +20,7 @@ internal sealed class NativeLayerPass
         Kernels = kernels;
         var d = x.shape[^1];
         var tokens = x.NumberOfElements / d;
-        Hidden = x.reshape(tokens, d).clone(); // residual stream, updated in place layer by layer
+        Hidden = x.reshape(tokens, d).contiguous().clone(); // residual stream, updated in place layer by layer
         Normed = torch.empty([tokens, d], ScalarType.BFloat16, x.device);
         Qkv = torch.empty([tokens, 3 * d], ScalarType.BFloat16, x.device);
         Attended = torch.empty([tokens, d], ScalarType.BFloat16, x.device);
