@@ -73,8 +73,34 @@ static K2_TARGET void packed_tile_full(const uint16_t* xs, int64_t ldx, const ui
     packed_tile(MR, NR, xs, ldx, w, pairs, blockStride, y, ldy);
 }
 
+static K2_TARGET void packed_row12(const uint16_t* xs, const uint32_t* w, int64_t pairs, int64_t blockStride, float* y)
+{
+    __m512 acc[12];
+    for (int j = 0; j < 12; j++) acc[j] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < pairs; p++)
+    {
+        int32_t pair;
+        memcpy(&pair, xs + 2 * p, sizeof pair);
+        __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
+        for (int j = 0; j < 12; j++) acc[j] = _mm512_dpbf16_ps(acc[j], xb, (__m512bh)_mm512_loadu_si512((const void*)(w + j * blockStride + p * 16)));
+    }
+    for (int j = 0; j < 12; j++) _mm512_storeu_ps(y + 16 * j, acc[j]);
+}
+
 static void packed_linear(const Matrix* a, const uint16_t* xs, int nrows, float* y, int64_t b0, int64_t b1)
 {
+    if (nrows == 1) /* one row: 12 blocks of 16 features stream at once, as the 1-2-row tiles of today do */
+    {
+        int64_t pairs = a->k / 2, stride = pairs * 16;
+        int64_t b = b0;
+        for (; b + 12 <= b1; b += 12) packed_row12(xs, a->packed + b * stride, pairs, stride, y + b * 16);
+        for (; b < b1; b += NR)
+        {
+            int nr = (int)(b1 - b < NR ? b1 - b : NR);
+            packed_tile(1, nr, xs, a->k, a->packed + b * stride, pairs, stride, y + b * 16, 0);
+        }
+        return;
+    }
     int64_t pairs = a->k / 2, stride = pairs * 16, ldy = (a->n + 15) / 16 * 16;
     for (int64_t b = b0; b < b1; b += NR)
     {
