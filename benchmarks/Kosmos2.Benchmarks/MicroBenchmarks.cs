@@ -88,10 +88,18 @@ internal static class MicroBenchmarks
     /// fixed order the action in second place ran 20-40% slower than the same step in first or third place (three slot
     /// layouts of one 16-row decode step, 2026-12-03; rotated, the three tied), so no action keeps one place.
     /// </summary>
-    public static double[] Interleaved(int iterations, Action[] actions)
+    public static double[] Interleaved(int iterations, Action[] actions) =>
+        Interleaved(iterations, [.. actions.Select(action => ((Action?)null, action))]);
+
+    /// <summary>
+    /// <see cref="Interleaved(int, Action[])"/> with an untimed setup before each timed action (switching kernels, which
+    /// packs or restores the decoder's weights: hundreds of milliseconds that are no part of a step).
+    /// </summary>
+    public static double[] Interleaved(int iterations, (Action? Setup, Action Timed)[] actions)
     {
-        foreach (var action in actions)
+        foreach (var (setup, action) in actions)
         {
+            setup?.Invoke();
             action();
         }
         var times = new double[actions.Length][];
@@ -104,8 +112,9 @@ internal static class MicroBenchmarks
             for (var k = 0; k < actions.Length; k++)
             {
                 var a = (i + k) % actions.Length;
+                actions[a].Setup?.Invoke();
                 var sw = Stopwatch.StartNew();
-                actions[a]();
+                actions[a].Timed();
                 times[a][i] = sw.Elapsed.TotalMilliseconds;
             }
         }

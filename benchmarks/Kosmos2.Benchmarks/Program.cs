@@ -79,9 +79,9 @@ foreach (var dtype in only.Split(',').Select(d => d == "f32" ? ScalarType.Float3
         // Each as served: libtorch on every thread, or the native kernels with libtorch beside them on one.
         var times = MicroBenchmarks.Interleaved(iterations,
         [
-            () => { use(null); action(); },
-            () => { use(native); KernelBenchmarks.AsServed(threads, action); },
-            .. alongside ?? [],
+            (() => use(null), action),
+            (() => use(native), () => KernelBenchmarks.AsServed(threads, action)),
+            .. (alongside ?? []).Select(a => ((Action?)null, a)),
         ]);
         use(null);
         return times;

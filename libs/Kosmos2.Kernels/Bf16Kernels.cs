@@ -89,6 +89,77 @@ public sealed unsafe class Bf16Kernels
         });
     }
 
+    /// <summary>
+    /// True when a weight [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] can be packed
+    /// (<see cref="Pack"/>): whole groups of 16 features and whole pairs of inputs.
+    /// </summary>
+    public static bool Packs(int outFeatures, int inFeatures) => outFeatures > 0 && outFeatures % 16 == 0 && inFeatures >= 2 && inFeatures % 2 == 0;
+
+    /// <summary>
+    /// Rewrites a contiguous bf16 weight [outFeatures, inFeatures] in place into the layout of
+    /// <see cref="LinearPacked"/> (native/k2kernels.c: each group of 16 features as pairs of inputs interleaved across
+    /// the 16), or back with <paramref name="unpack"/>. Same bytes, no second copy; the weight means nothing to any
+    /// other reader while packed. The layout does not depend on the instruction set.
+    /// </summary>
+    public void Pack(ushort* w, int outFeatures, int inFeatures, bool unpack = false)
+    {
+        if (!Packs(outFeatures, inFeatures))
+        {
+            throw new ArgumentException($"A [{outFeatures}, {inFeatures}] weight cannot be packed: features must be a multiple of 16, inputs of 2.");
+        }
+        var groups = outFeatures / 16;
+        var pieces = Math.Clamp(groups, 1, Threads * PiecesPerThread);
+        var failed = 0;
+        WorkerTeam.Shared.Run(pieces, Threads, p =>
+        {
+            var g0 = (long)groups * p / pieces;
+            var g1 = (long)groups * (p + 1) / pieces;
+            if (g1 > g0 && NativeMethods.PackBf16(w + g0 * 16 * inFeatures, (g1 - g0) * 16, inFeatures, unpack ? 1 : 0) != 0)
+            {
+                Interlocked.Exchange(ref failed, 1);
+            }
+        });
+        if (failed != 0)
+        {
+            throw new InvalidOperationException("Packing a weight failed: no memory for one group's copy.");
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/> over a weight packed by
+    /// <see cref="Pack"/>: one fixed chain over the input pairs per element (a different order from
+    /// <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/>'s, the same on every
+    /// instruction set), split over groups of 16 features only, so a row's bits depend on that row alone.
+    /// </summary>
+    public void LinearPacked(ushort* x, int rows, long ldx, ushort* w, int outFeatures, int inFeatures, ushort* bias, void* y, long ldy, bool yFloat32)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        if (!Packs(outFeatures, inFeatures))
+        {
+            throw new ArgumentException($"A [{outFeatures}, {inFeatures}] weight is never packed.");
+        }
+        var isa = (int)Isa;
+        var f32 = yFloat32 ? 1 : 0;
+        var groups = outFeatures / 16;
+        var pieces = (long)rows * outFeatures * inFeatures < MinWorkToSplit ? 1 : Math.Clamp(groups / 3, 1, Threads * PiecesPerThread);
+        if (pieces == 1 || Threads == 1)
+        {
+            NativeMethods.LinearPackedBf16(x, rows, ldx, w, inFeatures, bias, y, ldy, f32, 0, groups, isa);
+            return;
+        }
+        // Piece boundaries on multiples of 3 groups (the micro-kernel's width) so no piece runs a narrow edge tile.
+        var tiles = (groups + 2) / 3;
+        WorkerTeam.Shared.Run(pieces, Threads, p =>
+        {
+            var g0 = Math.Min(groups, (int)((long)tiles * p / pieces) * 3);
+            var g1 = Math.Min(groups, (int)((long)tiles * (p + 1) / pieces) * 3);
+            if (g1 > g0)
+            {
+                NativeMethods.LinearPackedBf16(x, rows, ldx, w, inFeatures, bias, y, ldy, f32, g0, g1, isa);
+            }
+        });
+    }
+
     /// <summary>Span form of <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/> with bf16 output.</summary>
     public void Linear(ReadOnlySpan<ushort> x, int rows, ReadOnlySpan<ushort> weight, int outFeatures, ReadOnlySpan<ushort> bias, Span<ushort> y)
     {

@@ -30,4 +30,11 @@ internal static unsafe partial class NativeMethods
 
     [LibraryImport(Library, EntryPoint = "k2_add_bf16")]
     internal static partial void AddBf16(ushort* a, ushort* b, ushort* y, long n, int isa);
+
+    [LibraryImport(Library, EntryPoint = "k2_pack_bf16")]
+    internal static partial int PackBf16(ushort* w, long n, long k, int unpack);
+
+    [LibraryImport(Library, EntryPoint = "k2_linear_packed_bf16")]
+    internal static partial void LinearPackedBf16(ushort* x, long rows, long ldx, ushort* w, long k, ushort* bias,
+        void* y, long ldy, int yFloat32, long g0, long g1, int isa);
 }

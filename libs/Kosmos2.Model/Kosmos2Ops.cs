@@ -39,13 +39,18 @@ internal static class Kosmos2Ops
     /// <c>linear</c>. float32 keeps <c>linear</c> too: there mv ties (22 GB/s at 1 thread, [6144, 2048]) and addmm loses at
     /// m = 4 (4.7 → 6.1 ms) while winning at m = 16 (10.1 → 7.2 ms) — no rule worth the risk for a non-serving dtype.
     /// With <paramref name="kernels"/> (Decoder:Kernels = native) a bf16 CPU product goes to <see cref="Bf16Kernels"/>
-    /// instead: batch-invariant, and one weight read for all rows at any row count.
+    /// instead: batch-invariant, and one weight read for all rows at any row count; <paramref name="packed"/>: the
+    /// weight is in <see cref="Bf16Kernels.Pack"/>'s layout (the decoder blocks' weights while native kernels run).
     /// </summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Bf16Kernels? kernels = null)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Bf16Kernels? kernels = null, bool packed = false)
     {
         if (kernels is not null && NativeOps.Takes(x, weight))
         {
-            return NativeOps.Linear(kernels, x, weight, bias);
+            return NativeOps.Linear(kernels, x, weight, bias, packed: packed);
+        }
+        if (packed)
+        {
+            throw new InvalidOperationException("A packed weight takes the native kernels (UseKernels unpacks the weights when it drops them).");
         }
         var outFeatures = weight.shape[0];
         var inFeatures = weight.shape[1];

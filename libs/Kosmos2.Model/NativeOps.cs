@@ -17,8 +17,11 @@ internal static unsafe partial class NativeOps
     public static bool Takes(Tensor x, Tensor weight) =>
         x.dtype == ScalarType.BFloat16 && weight.dtype == ScalarType.BFloat16 && x.device_type == DeviceType.CPU && weight.device_type == DeviceType.CPU;
 
-    /// <summary>x [.., in] · weightᵀ [out, in] (+ bias [out]) → [.., out] in bf16, or float32 with <paramref name="float32Out"/>.</summary>
-    public static Tensor Linear(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, bool float32Out = false)
+    /// <summary>
+    /// x [.., in] · weightᵀ [out, in] (+ bias [out]) → [.., out] in bf16, or float32 with <paramref name="float32Out"/>;
+    /// <paramref name="packed"/>: the weight is in <see cref="Bf16Kernels.Pack"/>'s layout.
+    /// </summary>
+    public static Tensor Linear(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, bool float32Out = false, bool packed = false)
     {
         using var scope = NewDisposeScope();
         var outFeatures = (int)weight.shape[0];
@@ -29,19 +32,40 @@ internal static unsafe partial class NativeOps
         shape[^1] = outFeatures;
         var y = torch.empty(shape, float32Out ? ScalarType.Float32 : ScalarType.BFloat16, x.device);
         var b = bias?.contiguous();
-        kernels.Linear(Bf16(input), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, b is null ? null : Bf16(b), Data(y), outFeatures, float32Out);
+        if (packed)
+        {
+            kernels.LinearPacked(Bf16(input), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, b is null ? null : Bf16(b), Data(y), outFeatures, float32Out);
+        }
+        else
+        {
+            kernels.Linear(Bf16(input), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, b is null ? null : Bf16(b), Data(y), outFeatures, float32Out);
+        }
         GC.KeepAlive(input);
         return y.MoveToOuterDisposeScope();
     }
 
-    /// <summary>x [n, in] · weightᵀ (+ bias) into y [n, out] (bf16, contiguous), no allocation.</summary>
-    public static void LinearInto(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, Tensor y)
+    /// <summary>x [n, in] · weightᵀ (+ bias) into y [n, out] (bf16, contiguous), no allocation; <paramref name="packed"/> as in <see cref="Linear"/>.</summary>
+    public static void LinearInto(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, Tensor y, bool packed)
     {
         var outFeatures = (int)weight.shape[0];
         var inFeatures = (int)weight.shape[1];
         var rows = (int)(x.NumberOfElements / inFeatures);
+        if (packed)
+        {
+            kernels.LinearPacked(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, bias is null ? null : Bf16(bias), Bf16(y), outFeatures, yFloat32: false);
+            return;
+        }
         kernels.Linear(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, bias is null ? null : Bf16(bias), Bf16(y), outFeatures, yFloat32: false);
     }
+
+    /// <summary>True when <paramref name="weight"/> can be packed in place (<see cref="Pack"/>): a contiguous bf16 CPU [out, in] of packable shape.</summary>
+    public static bool Packable(Tensor weight) =>
+        weight.dtype == ScalarType.BFloat16 && weight.device_type == DeviceType.CPU && weight.dim() == 2 && weight.is_contiguous()
+        && Bf16Kernels.Packs((int)weight.shape[0], (int)weight.shape[1]);
+
+    /// <summary>Rewrites <paramref name="weight"/> in place into <see cref="Bf16Kernels.Pack"/>'s layout, or back with <paramref name="unpack"/>.</summary>
+    public static void Pack(Bf16Kernels kernels, Tensor weight, bool unpack) =>
+        kernels.Pack(Bf16(weight), (int)weight.shape[0], (int)weight.shape[1], unpack);
 
     /// <summary>LayerNorm of each row of x [n, w] into y [n, w] (may be x), float32 inside, bf16 out.</summary>
     public static void LayerNormInto(Bf16Kernels kernels, Tensor x, LayerNorm norm, Tensor y)

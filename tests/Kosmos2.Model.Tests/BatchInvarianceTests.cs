@@ -248,3 +248,37 @@ public sealed class Float32KernelSettingTests(GoldenModelFixture fixture)
         }
     }
 }
+
+/// <summary>
+/// Switching bf16 kernels packs the decoder blocks' weights in place for the native ones and restores them for libtorch:
+/// libtorch gives the same bits before and after a round trip through the native kernels, and those differ from it.
+/// </summary>
+[Trait("Category", "Golden")]
+public sealed class PackedWeightsTests
+{
+    [Fact]
+    public void Libtorch_logits_are_the_same_bits_before_and_after_the_native_kernels_ran()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Kosmos2Model.Load(RepoPaths.GoldenModelDir, ScalarType.BFloat16, torch.CPU);
+        var name = GoldenData.CaseNames()[0];
+        var json = GoldenData.CaseJson(name);
+        var ids = GoldenData.Longs(json.GetProperty("input_ids"));
+        var offset = GoldenData.ImageOffset(GoldenData.Longs(json.GetProperty("image_embeds_position_mask")), model.Config.LatentQueryNum);
+        using var pixels = torch.zeros(1, 3, model.Config.Vision.ImageSize, model.Config.Vision.ImageSize, ScalarType.BFloat16);
+        var image = model.EncodeImages(pixels);
+        Tensor Prefill()
+        {
+            using var cache = model.CreateKvCache(1, ids.Length);
+            return model.Prefill(cache, 0, ids, 0, image, offset, allLogits: true);
+        }
+        var before = Prefill();
+        model.TextDecoder.UseKernels(Bf16Kernels.Best());
+        var native = Prefill();
+        model.TextDecoder.UseKernels(null);
+        var after = Prefill();
+        Assert.True(BatchInvarianceTests.SameBits(before, after), $"{name}: libtorch's logits changed after the native kernels ran");
+        Assert.False(BatchInvarianceTests.SameBits(before, native), $"{name}: the native kernels gave libtorch's exact bits (were they used?)");
+        Assert.True((before - native).abs().max().item<float>() < 1.0f, $"{name}: native and libtorch logits far apart");
+    }
+}

@@ -36,9 +36,20 @@ public sealed class Kosmos2TextBlock : nn.Module
     /// <summary>See <see cref="KosmosTextAttention.FuseQkv"/>.</summary>
     internal void FuseQkv() => _selfAttn.FuseQkv();
 
-    /// <summary>Native bf16 kernels for this block's products and attention (null: libtorch).</summary>
+    /// <summary>
+    /// Native bf16 kernels for this block's products and attention (null: libtorch). With kernels, the block's weights
+    /// are packed in place for them when they can be (bf16 on the CPU, q/k/v fused, shapes in whole groups of 16);
+    /// without, they are restored, so libtorch reads them as loaded.
+    /// </summary>
     internal void UseKernels(Bf16Kernels? kernels)
     {
+        var packer = kernels ?? _selfAttn.Kernels ?? _ffn.Kernels;
+        var pack = kernels is not null && _selfAttn.Packable && _ffn.Packable;
+        if (packer is not null)
+        {
+            _selfAttn.PackWeights(packer, pack);
+            _ffn.PackWeights(packer, pack);
+        }
         _selfAttn.Kernels = kernels;
         _ffn.Kernels = kernels;
     }

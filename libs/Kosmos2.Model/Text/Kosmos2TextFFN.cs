@@ -32,9 +32,9 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.gelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels)); // exact erf GELU
+        var h = nn.functional.gelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _packed)); // exact erf GELU
         h = Kosmos2Ops.LayerNorm(h, _ffnLayernorm);
-        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels).MoveToOuterDisposeScope();
+        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels, _packed).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -43,9 +43,26 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
     /// </summary>
     internal void ForwardNative(NativeLayerPass pass)
     {
-        NativeOps.LinearInto(pass.Kernels, pass.Normed, _fc1.weight!, _fc1.bias, pass.Wide);
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _fc1.weight!, _fc1.bias, pass.Wide, _packed);
         pass.Wide.gelu_();
         NativeOps.LayerNormInto(pass.Kernels, pass.Wide, _ffnLayernorm, pass.Wide);
-        NativeOps.LinearInto(pass.Kernels, pass.Wide, _fc2.weight!, _fc2.bias, pass.Out);
+        NativeOps.LinearInto(pass.Kernels, pass.Wide, _fc2.weight!, _fc2.bias, pass.Out, _packed);
+    }
+
+    private bool _packed;
+
+    /// <summary>True when fc1 and fc2 can be packed (<see cref="PackWeights"/>).</summary>
+    internal bool Packable => NativeOps.Packable(_fc1.weight!) && NativeOps.Packable(_fc2.weight!);
+
+    /// <summary>Packs fc1 and fc2 in place for the native kernels, or restores them (<paramref name="pack"/> false).</summary>
+    internal void PackWeights(Bf16Kernels kernels, bool pack)
+    {
+        if (_packed == pack)
+        {
+            return;
+        }
+        NativeOps.Pack(kernels, _fc1.weight!, unpack: !pack);
+        NativeOps.Pack(kernels, _fc2.weight!, unpack: !pack);
+        _packed = pack;
     }
 }

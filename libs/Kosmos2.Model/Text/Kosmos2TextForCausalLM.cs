@@ -43,7 +43,10 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
 
     /// <summary>
     /// Runs bf16 products (q/k/v, out_proj, fc1, fc2, lm_head) and cached attention on <paramref name="kernels"/>
-    /// (null: libtorch). float32 and non-CPU tensors always take libtorch.
+    /// (null: libtorch). float32 and non-CPU tensors always take libtorch. With kernels, the blocks' q/k/v, out_proj,
+    /// fc1 and fc2 weights are packed in place for them (<see cref="Bf16Kernels.Pack"/>, no second copy; about half a
+    /// second for the full-size model), and restored when they are dropped: call it from the thread that owns the
+    /// tensors, not during a forward.
     /// </summary>
     public void UseKernels(Bf16Kernels? kernels) => _model.UseKernels(kernels);
 

@@ -70,7 +70,7 @@ public sealed class KosmosTextAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         var qkv = _qkvWeight is not null && _qkvBias is not null
-            ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias, Kernels)
+            ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias, Kernels, _packed)
             : torch.cat([_qProj.forward(hidden), _kProj.forward(hidden), _vProj.forward(hidden)], -1); // [B, T, 3D] or [1, N, 3D]
         var merged = new Tensor[batches.Count];
         for (var i = 0; i < batches.Count; i++)
@@ -93,6 +93,26 @@ public sealed class KosmosTextAttention : nn.Module
     /// <summary>True once <see cref="FuseQkv"/> has run.</summary>
     internal bool HasFusedQkv => _qkvWeight is not null && _qkvBias is not null;
 
+    private bool _packed;
+
+    /// <summary>True when the fused q/k/v and out_proj weights can be packed (<see cref="PackWeights"/>).</summary>
+    internal bool Packable => HasFusedQkv && NativeOps.Packable(_qkvWeight!) && NativeOps.Packable(_outProj.weight!);
+
+    /// <summary>
+    /// Packs the fused q/k/v and out_proj weights in place for the native kernels, or restores them (<paramref name="pack"/>
+    /// false); the q/k/v projections' parameters are views of the fused weight, so they read as packed bytes meanwhile.
+    /// </summary>
+    internal void PackWeights(Bf16Kernels kernels, bool pack)
+    {
+        if (_packed == pack)
+        {
+            return;
+        }
+        NativeOps.Pack(kernels, _qkvWeight!, unpack: !pack);
+        NativeOps.Pack(kernels, _outProj.weight!, unpack: !pack);
+        _packed = pack;
+    }
+
     /// <summary>
     /// <see cref="ForwardCached"/> on the native kernels, <see cref="NativeLayerPass.Normed"/> → <see cref="NativeLayerPass.Out"/>:
     /// fused q/k/v, every token's key and value written into the cache, then each token attends to its own slot's keys
@@ -100,12 +120,12 @@ public sealed class KosmosTextAttention : nn.Module
     /// </summary>
     internal void ForwardNative(NativeLayerPass pass, Kosmos2KvCache cache, int layer)
     {
-        NativeOps.LinearInto(pass.Kernels, pass.Normed, _qkvWeight!, _qkvBias, pass.Qkv);
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _qkvWeight!, _qkvBias, pass.Qkv, _packed);
         var (keys, values) = cache.Layer(layer);
         NativeOps.WriteKeysValues(pass.Qkv, keys, values, _heads, pass.Slots, pass.Positions);
         NativeOps.AttentionInto(pass.Kernels, pass.Qkv, keys, values, _heads, pass.Slots, pass.Lengths, pass.Attended);
         NativeOps.LayerNormInto(pass.Kernels, pass.Attended, _innerAttnLn!, pass.Normed);
-        NativeOps.LinearInto(pass.Kernels, pass.Normed, _outProj.weight!, _outProj.bias, pass.Out);
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _outProj.weight!, _outProj.bias, pass.Out, _packed);
     }
 
     /// <summary>
@@ -140,7 +160,7 @@ public sealed class KosmosTextAttention : nn.Module
         {
             merged = Kosmos2Ops.LayerNorm(merged, _innerAttnLn);
         }
-        return Kosmos2Ops.Linear(merged, _outProj.weight!, _outProj.bias, Kernels);
+        return Kosmos2Ops.Linear(merged, _outProj.weight!, _outProj.bias, Kernels, _packed);
     }
 
     protected override void Dispose(bool disposing)
