@@ -1,24 +1,24 @@
 /*
- * Probe: the decoder's bf16 products with the weights packed for vdpbf16ps (pairs of k interleaved across 16 output
- * features, activations broadcast) against the kernels as they are (weights as stored, 4 x 6 tiles of 16 k-lanes
- * folded per element), side by side on the decoder's 2.68 GB of weight shapes, 2 threads, interleaved rounds.
+ * Probe: the decoder's bf16 products with the weights packed for vdpbf16ps (k2_linear_packed_bf16: pairs of k
+ * interleaved across 16 output features, activations broadcast) against the kernels over the weights as stored
+ * (k2_linear_bf16: 4 x 6 tiles of 16 k-lanes folded per element), side by side on the decoder's 2.68 GB of weight
+ * shapes, 2 threads, interleaved rounds. It measured the packed layout before the library had it; it stays to
+ * re-measure the two on another machine.
  *
  *   gcc -O3 -ffp-contract=off -pthread -I libs/Kosmos2.Kernels/native -o /tmp/packed_probe \
  *       benchmarks/native/packed_layout_probe.c -lm && /tmp/packed_probe ROWS [ROUNDS]
  *
- * Needs AVX512-BF16 (exits otherwise). The packed order per element is one chain over k pairs (odd k then even k of
- * each pair, one rounding each, as vdpbf16ps), a fixed order like the current one but a different one, so its bits
- * differ from today's kernels; it prints the largest difference from a float64 reference and checks that a row has
- * the same bits alone and among the others. Last lines: `name: value unit`.
+ * Needs AVX512-BF16 (exits otherwise). It prints the packed product's largest difference from a float64 reference and
+ * checks that a row has the same bits alone and among the others. Last lines: `name: value unit`.
  */
 #include "k2kernels.c"
 #include <pthread.h>
 #include <stdio.h>
 #include <time.h>
 
-enum { MR = 8, NR = 3, PIECES = 8 }; /* 8 rows x 3 blocks of 16 features: 24 zmm accumulators */
+enum { PIECES = 8 };
 
-typedef struct { int64_t n, k; uint16_t* w; uint32_t* packed; } Matrix;
+typedef struct { int64_t n, k; uint16_t* w; uint16_t* packed; } Matrix;
 
 static Matrix mats[128];
 static int count, rows;
@@ -29,89 +29,10 @@ static int mode, current;
 static volatile int next_piece;
 static pthread_barrier_t barrier;
 
-/* [ceil(n/16)][k/2][16] uint32: element (f, p) holds w[f][2p] in the low half and w[f][2p+1] in the high half. */
-static uint32_t* pack(const uint16_t* w, int64_t n, int64_t k)
+/* Packed product of groups [g0, g1), float32 out (row stride n). */
+static void packed_linear(const Matrix* a, const uint16_t* xs, int nrows, float* y, int64_t g0, int64_t g1)
 {
-    int64_t blocks = (n + 15) / 16, pairs = k / 2;
-    uint32_t* packed = aligned_alloc(64, (size_t)(blocks * pairs * 16 * 4));
-    for (int64_t b = 0; b < blocks; b++)
-        for (int64_t p = 0; p < pairs; p++)
-            for (int f = 0; f < 16; f++)
-            {
-                int64_t row = b * 16 + f;
-                uint32_t lo = row < n ? w[row * k + 2 * p] : 0, hi = row < n ? w[row * k + 2 * p + 1] : 0;
-                packed[(b * pairs + p) * 16 + f] = lo | (hi << 16);
-            }
-    return packed;
-}
-
-static K2_TARGET void packed_tile(int mr, int nr, const uint16_t* xs, int64_t ldx, const uint32_t* w, int64_t pairs, int64_t blockStride,
-    float* y, int64_t ldy)
-{
-    __m512 acc[MR][NR];
-    for (int m = 0; m < MR; m++)
-        for (int j = 0; j < NR; j++) acc[m][j] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < pairs; p++)
-    {
-        __m512bh wv[NR];
-        for (int j = 0; j < nr; j++) wv[j] = (__m512bh)_mm512_loadu_si512((const void*)(w + j * blockStride + p * 16));
-        for (int m = 0; m < mr; m++)
-        {
-            int32_t pair;
-            memcpy(&pair, xs + m * ldx + 2 * p, sizeof pair);
-            __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
-            for (int j = 0; j < nr; j++) acc[m][j] = _mm512_dpbf16_ps(acc[m][j], xb, wv[j]);
-        }
-    }
-    for (int m = 0; m < mr; m++)
-        for (int j = 0; j < nr; j++) _mm512_storeu_ps(y + m * ldy + 16 * j, acc[m][j]);
-}
-
-/* The full tile (mr = MR, nr = NR) as its own instance, so its loops unroll with constant bounds. */
-static K2_TARGET void packed_tile_full(const uint16_t* xs, int64_t ldx, const uint32_t* w, int64_t pairs, int64_t blockStride, float* y, int64_t ldy)
-{
-    packed_tile(MR, NR, xs, ldx, w, pairs, blockStride, y, ldy);
-}
-
-static K2_TARGET void packed_row12(const uint16_t* xs, const uint32_t* w, int64_t pairs, int64_t blockStride, float* y)
-{
-    __m512 acc[12];
-    for (int j = 0; j < 12; j++) acc[j] = _mm512_setzero_ps();
-    for (int64_t p = 0; p < pairs; p++)
-    {
-        int32_t pair;
-        memcpy(&pair, xs + 2 * p, sizeof pair);
-        __m512bh xb = (__m512bh)_mm512_set1_epi32(pair);
-        for (int j = 0; j < 12; j++) acc[j] = _mm512_dpbf16_ps(acc[j], xb, (__m512bh)_mm512_loadu_si512((const void*)(w + j * blockStride + p * 16)));
-    }
-    for (int j = 0; j < 12; j++) _mm512_storeu_ps(y + 16 * j, acc[j]);
-}
-
-static void packed_linear(const Matrix* a, const uint16_t* xs, int nrows, float* y, int64_t b0, int64_t b1)
-{
-    if (nrows == 1) /* one row: 12 blocks of 16 features stream at once, as the 1-2-row tiles of today do */
-    {
-        int64_t pairs = a->k / 2, stride = pairs * 16;
-        int64_t b = b0;
-        for (; b + 12 <= b1; b += 12) packed_row12(xs, a->packed + b * stride, pairs, stride, y + b * 16);
-        for (; b < b1; b += NR)
-        {
-            int nr = (int)(b1 - b < NR ? b1 - b : NR);
-            packed_tile(1, nr, xs, a->k, a->packed + b * stride, pairs, stride, y + b * 16, 0);
-        }
-        return;
-    }
-    int64_t pairs = a->k / 2, stride = pairs * 16, ldy = (a->n + 15) / 16 * 16;
-    for (int64_t b = b0; b < b1; b += NR)
-    {
-        int nr = (int)(b1 - b < NR ? b1 - b : NR);
-        for (int m = 0; m < nrows; m += MR)
-        {
-            int mr = nrows - m < MR ? nrows - m : MR;
-            if (mr == MR && nr == NR) packed_tile_full(xs + m * a->k, a->k, a->packed + b * stride, pairs, stride, y + m * ldy + b * 16, ldy);
-            else packed_tile(mr, nr, xs + m * a->k, a->k, a->packed + b * stride, pairs, stride, y + m * ldy + b * 16, ldy);
-        }
-    }
+    k2_linear_packed_bf16(xs, nrows, a->k, a->packed, a->k, NULL, y, a->n, 1, g0, g1, K2_ISA_AVX512BF16);
 }
 
 static void run_pieces(void)
@@ -129,10 +50,11 @@ static void run_pieces(void)
         }
         else
         {
-            int64_t blocks = (a->n + 15) / 16, groups = (blocks + NR - 1) / NR;
-            int64_t b0 = groups * p / PIECES * NR, b1 = groups * (p + 1) / PIECES * NR;
-            b1 = b1 < blocks ? b1 : blocks;
-            if (b1 > b0) packed_linear(a, x, rows, y_packed, b0, b1);
+            int64_t groups = a->n / 16, tiles = (groups + 2) / 3; /* piece boundaries on the 3-group tiles, as Bf16Kernels */
+            int64_t g0 = tiles * p / PIECES * 3, g1 = tiles * (p + 1) / PIECES * 3;
+            g0 = g0 < groups ? g0 : groups;
+            g1 = g1 < groups ? g1 : groups;
+            if (g1 > g0) packed_linear(a, x, rows, y_packed, g0, g1);
         }
     }
 }
@@ -192,7 +114,7 @@ int main(int argc, char** argv)
     const int64_t shapes[4][2] = {{6144, 2048}, {2048, 2048}, {8192, 2048}, {2048, 8192}}; /* q/k/v, out_proj, fc1, fc2 */
     for (int layer = 0; layer < 24; layer++)
         for (int i = 0; i < 4; i++) mats[count++] = (Matrix){shapes[i][0], shapes[i][1], NULL, NULL};
-    mats[count++] = (Matrix){65037, 2048, NULL, NULL}; /* lm_head */
+    mats[count++] = (Matrix){65040, 2048, NULL, NULL}; /* lm_head (65,037 rounded up to whole groups of 16) */
     double bytes = 0;
     fprintf(stderr, "packing %d matrices…\n", count);
     for (int i = 0; i < count; i++)
@@ -200,7 +122,9 @@ int main(int argc, char** argv)
         Matrix* a = &mats[i];
         a->w = aligned_alloc(64, (size_t)((a->n * a->k * 2 + 63) / 64 * 64));
         for (int64_t j = 0; j < a->n * a->k; j++) a->w[j] = f32_to_bf16((float)((j * 7919 + i) % 2001 - 1000) / 1000.0f);
-        a->packed = pack(a->w, a->n, a->k);
+        a->packed = aligned_alloc(64, (size_t)((a->n * a->k * 2 + 63) / 64 * 64));
+        memcpy(a->packed, a->w, (size_t)(a->n * a->k * 2));
+        if (k2_pack_bf16(a->packed, a->n, a->k, 0) != 0) return 1;
         bytes += (double)a->n * a->k * 2;
     }
     x = aligned_alloc(64, (size_t)rows * 8192 * 2);
