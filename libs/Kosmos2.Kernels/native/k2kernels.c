@@ -526,15 +526,22 @@ int k2_pack_bf16(uint16_t* w, int64_t n, int64_t k, int unpack)
 
 enum { PK_MR = 8, PK_NR = 3, PK_ROW_NR = 12 };
 
-/* MR rows x NR groups of 16 features (24 zmm accumulators at 8 x 3), the pairs of one group 64 bytes apart. */
+/*
+ * MR rows x NR groups of 16 features (24 zmm accumulators at 8 x 3), the pairs of one group 64 bytes apart. Groups
+ * [pf0, pf1) of the next block (pf) are prefetched to L2, one line per pair: with two or more row tiles per block (over
+ * 8 rows) the first tile no longer waits for memory. 2-core Zen 5, 2026-12-03, the decoder's 2.68 GB on 2 threads,
+ * interleaved: 16 rows 1.13-1.16x faster (80.1 -> 70.8 ms), 71 rows 1.13x, 10-12 rows a tie; one tile has no later
+ * tile to hide the fetch behind, so it does not prefetch.
+ */
 K2_INLINE K2_TARGET void packed_tile_bf16(int MR, int NR, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t pairs, int64_t groupStride,
-    float* out)
+    float* out, const uint16_t* pf, int pf0, int pf1)
 {
     __m512 acc[PK_MR][PK_NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = _mm512_setzero_ps();
     for (int64_t p = 0; p < pairs; p++)
     {
+        for (int j = pf0; j < pf1; j++) _mm_prefetch((const char*)(pf + j * groupStride + p * 32), _MM_HINT_T1);
         __m512bh wv[PK_NR];
         for (int j = 0; j < NR; j++) wv[j] = (__m512bh)_mm512_loadu_si512((const void*)(w + j * groupStride + p * 32));
         for (int i = 0; i < MR; i++)
@@ -565,10 +572,11 @@ static K2_TARGET void packed_row_bf16(const uint16_t* x, const uint16_t* w, int6
     for (int j = 0; j < PK_ROW_NR; j++) _mm512_storeu_ps(out + j * 16, acc[j]);
 }
 
-#define PK_CASE(mr, nr) case (mr) * 4 + (nr): packed_tile_bf16(mr, nr, x, ldx, w, pairs, groupStride, out); break;
+#define PK_CASE(mr, nr) case (mr) * 4 + (nr): packed_tile_bf16(mr, nr, x, ldx, w, pairs, groupStride, out, pf, pf0, pf1); break;
 #define PK_ROW(mr) PK_CASE(mr, 1) PK_CASE(mr, 2) PK_CASE(mr, 3)
 
-static K2_TARGET void packed_tile_any(int mr, int nr, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t pairs, int64_t groupStride, float* out)
+static K2_TARGET void packed_tile_any(int mr, int nr, const uint16_t* x, int64_t ldx, const uint16_t* w, int64_t pairs, int64_t groupStride, float* out,
+    const uint16_t* pf, int pf0, int pf1)
 {
     switch (mr * 4 + nr)
     {
@@ -658,10 +666,15 @@ static K2_TARGET void linear_packed_avx512(const uint16_t* x, int64_t rows, int6
     for (; g < g1; g += PK_NR)
     {
         int nr = (int)(g1 - g < PK_NR ? g1 - g : PK_NR);
+        int tiles = (int)((rows + PK_MR - 1) / PK_MR);
+        int nextGroups = tiles >= 2 && g + PK_NR < g1 ? (int)(g1 - g - PK_NR < PK_NR ? g1 - g - PK_NR : PK_NR) : 0;
+        int per = (nextGroups + tiles - 1) / tiles;
         for (int64_t m = 0; m < rows; m += PK_MR)
         {
             int mr = (int)(rows - m < PK_MR ? rows - m : PK_MR);
-            packed_tile_any(mr, nr, x + m * ldx, ldx, w + g * groupStride, pairs, groupStride, out);
+            int tile = (int)(m / PK_MR);
+            int pf0 = tile * per < nextGroups ? tile * per : nextGroups, pf1 = pf0 + per < nextGroups ? pf0 + per : nextGroups;
+            packed_tile_any(mr, nr, x + m * ldx, ldx, w + g * groupStride, pairs, groupStride, out, w + (g + PK_NR) * groupStride, pf0, pf1);
             for (int i = 0; i < mr; i++)
                 for (int j = 0; j < nr; j++) store16(_mm512_loadu_ps(out + (i * nr + j) * 16), bias, (g + j) * 16, y, ldy, y_f32, m + i);
         }
