@@ -127,7 +127,8 @@ public sealed class Kosmos2Model : IDisposable
 
     /// <summary>
     /// Runs the vision encoder's bf16 products on <paramref name="kernels"/> (null: libtorch); its attention stays on
-    /// libtorch. The decoder's choice is <see cref="Kosmos2TextForCausalLM.UseKernels"/>.
+    /// libtorch. With kernels, the encoder's projection and MLP weights are packed in place for them where the shapes
+    /// allow, and restored without (as the decoder's). The decoder's choice is <see cref="Kosmos2TextForCausalLM.UseKernels"/>.
     /// </summary>
     public void UseVisionKernels(Bf16Kernels? kernels)
     {

@@ -58,14 +58,31 @@ internal static unsafe partial class NativeOps
         kernels.Linear(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, bias is null ? null : Bf16(bias), Bf16(y), outFeatures, yFloat32: false);
     }
 
-    /// <summary>True when <paramref name="weight"/> can be packed in place (<see cref="Pack"/>): a contiguous bf16 CPU [out, in] of packable shape.</summary>
+    /// <summary>True when <paramref name="weight"/> can be packed in place (<see cref="Repack"/>): a contiguous bf16 CPU [out, in] of packable shape.</summary>
     public static bool Packable(Tensor weight) =>
         weight.dtype == ScalarType.BFloat16 && weight.device_type == DeviceType.CPU && weight.dim() == 2 && weight.is_contiguous()
         && Bf16Kernels.Packs((int)weight.shape[0], (int)weight.shape[1]);
 
-    /// <summary>Rewrites <paramref name="weight"/> in place into <see cref="Bf16Kernels.Pack"/>'s layout, or back with <paramref name="unpack"/>.</summary>
-    public static void Pack(Bf16Kernels kernels, Tensor weight, bool unpack) =>
-        kernels.Pack(Bf16(weight), (int)weight.shape[0], (int)weight.shape[1], unpack);
+    /// <summary>
+    /// Brings a module's <paramref name="weights"/> to the layout its kernels need and returns whether they are packed:
+    /// packed in place (<see cref="Bf16Kernels.Pack"/>) when <paramref name="kernels"/> is set and every weight is
+    /// <see cref="Packable"/>, restored otherwise; <paramref name="packed"/> is their layout now, and
+    /// <paramref name="previous"/> the kernels they were packed with (to restore them when the new kernels are null).
+    /// </summary>
+    public static bool Repack(Bf16Kernels? kernels, Bf16Kernels? previous, bool packed, params Tensor[] weights)
+    {
+        var pack = kernels is not null && weights.All(Packable);
+        var packer = kernels ?? previous;
+        if (pack == packed || packer is null)
+        {
+            return packed;
+        }
+        foreach (var weight in weights)
+        {
+            packer.Pack(Bf16(weight), (int)weight.shape[0], (int)weight.shape[1], unpack: !pack);
+        }
+        return pack;
+    }
 
     /// <summary>LayerNorm of each row of x [n, w] into y [n, w] (may be x), float32 inside, bf16 out.</summary>
     public static void LayerNormInto(Bf16Kernels kernels, Tensor x, LayerNorm norm, Tensor y)

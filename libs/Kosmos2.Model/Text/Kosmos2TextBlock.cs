@@ -43,13 +43,6 @@ public sealed class Kosmos2TextBlock : nn.Module
     /// </summary>
     internal void UseKernels(Bf16Kernels? kernels)
     {
-        var packer = kernels ?? _selfAttn.Kernels ?? _ffn.Kernels;
-        var pack = kernels is not null && _selfAttn.Packable && _ffn.Packable;
-        if (packer is not null)
-        {
-            _selfAttn.PackWeights(packer, pack);
-            _ffn.PackWeights(packer, pack);
-        }
         _selfAttn.Kernels = kernels;
         _ffn.Kernels = kernels;
     }

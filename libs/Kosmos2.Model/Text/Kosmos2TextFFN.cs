@@ -26,8 +26,18 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Native bf16 kernels for fc1/fc2 (null: libtorch).</summary>
-    internal Bf16Kernels? Kernels { get; set; }
+    private bool _packed;
+
+    /// <summary>Native bf16 kernels for fc1/fc2 (null: libtorch); with kernels, fc1 and fc2 are packed in place for them when they can be.</summary>
+    internal Bf16Kernels? Kernels
+    {
+        get;
+        set
+        {
+            _packed = NativeOps.Repack(value, field, _packed, _fc1.weight!, _fc2.weight!);
+            field = value;
+        }
+    }
 
     public override Tensor forward(Tensor hidden)
     {
@@ -47,22 +57,5 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
         pass.Wide.gelu_();
         NativeOps.LayerNormInto(pass.Kernels, pass.Wide, _ffnLayernorm, pass.Wide);
         NativeOps.LinearInto(pass.Kernels, pass.Wide, _fc2.weight!, _fc2.bias, pass.Out, _packed);
-    }
-
-    private bool _packed;
-
-    /// <summary>True when fc1 and fc2 can be packed (<see cref="PackWeights"/>).</summary>
-    internal bool Packable => NativeOps.Packable(_fc1.weight!) && NativeOps.Packable(_fc2.weight!);
-
-    /// <summary>Packs fc1 and fc2 in place for the native kernels, or restores them (<paramref name="pack"/> false).</summary>
-    internal void PackWeights(Bf16Kernels kernels, bool pack)
-    {
-        if (_packed == pack)
-        {
-            return;
-        }
-        NativeOps.Pack(kernels, _fc1.weight!, unpack: !pack);
-        NativeOps.Pack(kernels, _fc2.weight!, unpack: !pack);
-        _packed = pack;
     }
 }

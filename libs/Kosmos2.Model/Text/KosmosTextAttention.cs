@@ -33,8 +33,22 @@ public sealed class KosmosTextAttention : nn.Module
     private Tensor? _qkvWeight; // [3D, D] once fused: q/k/v weights are row views into it
     private Tensor? _qkvBias; // [3D]
 
-    /// <summary>Native bf16 kernels for the products and attention (null: libtorch). Set by <see cref="Kosmos2TextForCausalLM.UseKernels"/>.</summary>
-    internal Bf16Kernels? Kernels { get; set; }
+    private bool _packed;
+
+    /// <summary>
+    /// Native bf16 kernels for the products and attention (null: libtorch). Set by <see cref="Kosmos2TextForCausalLM.UseKernels"/>;
+    /// with kernels, the fused q/k/v and out_proj weights are packed in place for them when they can be (and restored
+    /// without), so the q/k/v projections' parameters, views of the fused weight, read as packed bytes meanwhile.
+    /// </summary>
+    internal Bf16Kernels? Kernels
+    {
+        get;
+        set
+        {
+            _packed = HasFusedQkv ? NativeOps.Repack(value, field, _packed, _qkvWeight!, _outProj.weight!) : _packed;
+            field = value;
+        }
+    }
 
     public KosmosTextAttention(int embedDim, int heads, double layerNormEps, bool addInnerAttnLayerNorm, Device? device, ScalarType? dtype)
         : base(nameof(KosmosTextAttention))
@@ -92,26 +106,6 @@ public sealed class KosmosTextAttention : nn.Module
 
     /// <summary>True once <see cref="FuseQkv"/> has run.</summary>
     internal bool HasFusedQkv => _qkvWeight is not null && _qkvBias is not null;
-
-    private bool _packed;
-
-    /// <summary>True when the fused q/k/v and out_proj weights can be packed (<see cref="PackWeights"/>).</summary>
-    internal bool Packable => HasFusedQkv && NativeOps.Packable(_qkvWeight!) && NativeOps.Packable(_outProj.weight!);
-
-    /// <summary>
-    /// Packs the fused q/k/v and out_proj weights in place for the native kernels, or restores them (<paramref name="pack"/>
-    /// false); the q/k/v projections' parameters are views of the fused weight, so they read as packed bytes meanwhile.
-    /// </summary>
-    internal void PackWeights(Bf16Kernels kernels, bool pack)
-    {
-        if (_packed == pack)
-        {
-            return;
-        }
-        NativeOps.Pack(kernels, _qkvWeight!, unpack: !pack);
-        NativeOps.Pack(kernels, _outProj.weight!, unpack: !pack);
-        _packed = pack;
-    }
 
     /// <summary>
     /// <see cref="ForwardCached"/> on the native kernels, <see cref="NativeLayerPass.Normed"/> → <see cref="NativeLayerPass.Out"/>:

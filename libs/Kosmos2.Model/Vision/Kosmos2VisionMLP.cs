@@ -22,13 +22,26 @@ public sealed class Kosmos2VisionMLP : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>Native bf16 kernels for fc1/fc2 (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>.</summary>
-    internal Bf16Kernels? Kernels { get; set; }
+    private bool _packed;
+
+    /// <summary>
+    /// Native bf16 kernels for fc1/fc2 (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>. With kernels,
+    /// fc1 and fc2 are packed in place for them when they can be, and restored without.
+    /// </summary>
+    internal Bf16Kernels? Kernels
+    {
+        get;
+        set
+        {
+            _packed = NativeOps.Repack(value, field, _packed, _fc1.weight!, _fc2.weight!);
+            field = value;
+        }
+    }
 
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var h = Kosmos2Ops.QuickGelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels));
-        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels).MoveToOuterDisposeScope();
+        var h = Kosmos2Ops.QuickGelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _packed));
+        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels, _packed).MoveToOuterDisposeScope();
     }
 }
