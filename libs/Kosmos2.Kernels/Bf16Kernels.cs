@@ -71,22 +71,8 @@ public sealed unsafe class Bf16Kernels
         var isa = (int)Isa;
         var f32 = yFloat32 ? 1 : 0;
         var pieces = (long)rows * outFeatures * inFeatures < MinWorkToSplit ? 1 : Math.Clamp(outFeatures / MinFeaturesPerPiece, 1, Threads * PiecesPerThread);
-        if (pieces == 1 || Threads == 1)
-        {
-            NativeMethods.LinearBf16(x, rows, ldx, w, inFeatures, inFeatures, bias, y, ldy, f32, 0, outFeatures, isa);
-            return;
-        }
-        // Piece boundaries on multiples of 6 (the micro-kernel's feature block) so no piece runs a narrow edge tile.
-        var blocks = (outFeatures + 5) / 6;
-        WorkerTeam.Shared.Run(pieces, Threads, p =>
-        {
-            var n0 = Math.Min(outFeatures, (int)((long)blocks * p / pieces) * 6);
-            var n1 = Math.Min(outFeatures, (int)((long)blocks * (p + 1) / pieces) * 6);
-            if (n1 > n0)
-            {
-                NativeMethods.LinearBf16(x, rows, ldx, w, inFeatures, inFeatures, bias, y, ldy, f32, n0, n1, isa);
-            }
-        });
+        // Piece boundaries on multiples of 6 features: the micro-kernel's feature block.
+        Split(outFeatures, 6, pieces, (n0, n1) => NativeMethods.LinearBf16(x, rows, ldx, w, inFeatures, inFeatures, bias, y, ldy, f32, n0, n1, isa));
     }
 
     /// <summary>
@@ -108,13 +94,10 @@ public sealed unsafe class Bf16Kernels
             throw new ArgumentException($"A [{outFeatures}, {inFeatures}] weight cannot be packed: features must be a multiple of 16, inputs of 2.");
         }
         var groups = outFeatures / 16;
-        var pieces = Math.Clamp(groups, 1, Threads * PiecesPerThread);
         var failed = 0;
-        WorkerTeam.Shared.Run(pieces, Threads, p =>
+        Split(groups, 1, Math.Clamp(groups, 1, Threads * PiecesPerThread), (g0, g1) =>
         {
-            var g0 = (long)groups * p / pieces;
-            var g1 = (long)groups * (p + 1) / pieces;
-            if (g1 > g0 && NativeMethods.PackBf16(w + g0 * 16 * inFeatures, (g1 - g0) * 16, inFeatures, unpack ? 1 : 0) != 0)
+            if (NativeMethods.PackBf16(w + g0 * 16 * inFeatures, (g1 - g0) * 16, inFeatures, unpack ? 1 : 0) != 0)
             {
                 Interlocked.Exchange(ref failed, 1);
             }
@@ -142,22 +125,8 @@ public sealed unsafe class Bf16Kernels
         var f32 = yFloat32 ? 1 : 0;
         var groups = outFeatures / 16;
         var pieces = (long)rows * outFeatures * inFeatures < MinWorkToSplit ? 1 : Math.Clamp(groups / 3, 1, Threads * PiecesPerThread);
-        if (pieces == 1 || Threads == 1)
-        {
-            NativeMethods.LinearPackedBf16(x, rows, ldx, w, inFeatures, bias, y, ldy, f32, 0, groups, isa);
-            return;
-        }
-        // Piece boundaries on multiples of 3 groups (the micro-kernel's width) so no piece runs a narrow edge tile.
-        var tiles = (groups + 2) / 3;
-        WorkerTeam.Shared.Run(pieces, Threads, p =>
-        {
-            var g0 = Math.Min(groups, (int)((long)tiles * p / pieces) * 3);
-            var g1 = Math.Min(groups, (int)((long)tiles * (p + 1) / pieces) * 3);
-            if (g1 > g0)
-            {
-                NativeMethods.LinearPackedBf16(x, rows, ldx, w, inFeatures, bias, y, ldy, f32, g0, g1, isa);
-            }
-        });
+        // Piece boundaries on multiples of 3 groups: the micro-kernel's width.
+        Split(groups, 3, pieces, (g0, g1) => NativeMethods.LinearPackedBf16(x, rows, ldx, w, inFeatures, bias, y, ldy, f32, g0, g1, isa));
     }
 
     /// <summary>Span form of <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/> with bf16 output.</summary>
@@ -242,18 +211,8 @@ public sealed unsafe class Bf16Kernels
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(width, 1);
         var isa = (int)Isa;
-        var pieces = RowPieces(rows, width);
-        if (pieces == 1)
-        {
-            NativeMethods.LayerNormBf16(x, rows, width, ldx, gamma, beta, eps, y, ldy, isa);
-            return;
-        }
-        WorkerTeam.Shared.Run(pieces, Threads, p =>
-        {
-            var m0 = (int)((long)rows * p / pieces);
-            var m1 = (int)((long)rows * (p + 1) / pieces);
-            NativeMethods.LayerNormBf16(x + m0 * ldx, m1 - m0, width, ldx, gamma, beta, eps, y + m0 * ldy, ldy, isa);
-        });
+        var pieces = (long)rows * width < MinRowWorkToSplit ? 1 : Math.Clamp(rows, 1, Threads);
+        Split(rows, 1, pieces, (m0, m1) => NativeMethods.LayerNormBf16(x + m0 * ldx, m1 - m0, width, ldx, gamma, beta, eps, y + m0 * ldy, ldy, isa));
     }
 
     /// <summary>y[i] = a[i] + b[i] for i &lt; <paramref name="count"/>, in float32 rounded to bf16 (torch's bf16 add); y may be a or b.</summary>
@@ -261,26 +220,37 @@ public sealed unsafe class Bf16Kernels
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         var isa = (int)Isa;
-        var pieces = count < MinRowWorkToSplit ? 1 : Threads;
-        if (pieces == 1)
-        {
-            NativeMethods.AddBf16(a, b, y, count, isa);
-            return;
-        }
-        WorkerTeam.Shared.Run(pieces, Threads, p =>
-        {
-            var i0 = count * p / pieces;
-            var i1 = count * (p + 1) / pieces;
-            NativeMethods.AddBf16(a + i0, b + i0, y + i0, i1 - i0, isa);
-        });
+        Split(count, 1, count < MinRowWorkToSplit ? 1 : Threads, (i0, i1) => NativeMethods.AddBf16(a + i0, b + i0, y + i0, i1 - i0, isa));
     }
 
     // Values of row work (norms, adds) below which a call stays on the calling thread: one 2,048-wide decode row takes
     // about a microsecond, less than waking a worker; 16 rows of fc1's 8,192 take tens.
     private const long MinRowWorkToSplit = 32 * 1024;
 
-    private int RowPieces(int rows, int width) =>
-        (long)rows * width < MinRowWorkToSplit ? 1 : Math.Clamp(rows, 1, Threads);
+    /// <summary>
+    /// Runs <paramref name="body"/>(start, end) over [0, <paramref name="count"/>) cut into <paramref name="pieces"/> on
+    /// the worker team, every boundary on a multiple of <paramref name="step"/> (a micro-kernel's width, so no piece runs
+    /// a narrow edge tile); empty pieces are skipped, and one piece or one thread runs the whole range on the caller.
+    /// Which piece an element falls in never changes what it computes.
+    /// </summary>
+    private void Split(long count, int step, int pieces, Action<long, long> body)
+    {
+        if (pieces <= 1 || Threads == 1)
+        {
+            body(0, count);
+            return;
+        }
+        var units = (count + step - 1) / step;
+        WorkerTeam.Shared.Run(pieces, Threads, p =>
+        {
+            var start = Math.Min(count, units * p / pieces * step);
+            var end = Math.Min(count, units * (p + 1) / pieces * step);
+            if (end > start)
+            {
+                body(start, end);
+            }
+        });
+    }
 
     private static int CheckLinear(int xLength, int rows, int weightLength, int outFeatures, int biasLength, int yLength)
     {

@@ -402,6 +402,17 @@ static int64_t kblock_bf16(void)
 int64_t k2_kblock_bf16(void) { return kblock_bf16(); }
 
 /*
+ * The share of the next weight block that row tile `tile` of `tiles` prefetches: rows (or groups) [*from, *to) of the
+ * block's `count`, split evenly so the block is fetched once while the current one's tiles run.
+ */
+static inline void prefetch_share(int tile, int tiles, int count, int* from, int* to)
+{
+    int per = (count + tiles - 1) / tiles;
+    *from = tile * per < count ? tile * per : count;
+    *to = *from + per < count ? *from + per : count;
+}
+
+/*
  * y[m, n] = sum_k x[m, k] w[n, k] (+ bias[n]) for every row m < rows and features n in [n0, n1).
  * x: bf16 rows of stride ldx; w: bf16 [N, k] rows of stride ldw; bias: bf16 [N] or NULL; y: float32 (y_f32) or bf16,
  * rows of stride ldy. The element's value does not depend on rows, n0, n1 or how rows are blocked.
@@ -467,8 +478,8 @@ void k2_linear_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t
                 for (int64_t m = m0; m < m1; m += 4)
                 {
                     int mr = (int)(m1 - m < 4 ? m1 - m : 4);
-                    int tile = (int)((m - m0) / 4), per = (nextRows + tiles - 1) / tiles;
-                    int pf0 = tile * per < nextRows ? tile * per : nextRows, pf1 = pf0 + per < nextRows ? pf0 + per : nextRows;
+                    int pf0, pf1;
+                    prefetch_share((int)((m - m0) / 4), tiles, nextRows, &pf0, &pf1);
                     tile_any(mr, nr, x + m * ldx + kb, ldx, w + n * ldw + kb, ldw, kl, lanes[(m - m0) / 4], first, last, out, next, pf0, pf1);
                     if (!last) continue;
                     for (int i = 0; i < mr; i++)
@@ -668,12 +679,11 @@ static K2_TARGET void linear_packed_avx512(const uint16_t* x, int64_t rows, int6
         int nr = (int)(g1 - g < PK_NR ? g1 - g : PK_NR);
         int tiles = (int)((rows + PK_MR - 1) / PK_MR);
         int nextGroups = tiles >= 2 && g + PK_NR < g1 ? (int)(g1 - g - PK_NR < PK_NR ? g1 - g - PK_NR : PK_NR) : 0;
-        int per = (nextGroups + tiles - 1) / tiles;
         for (int64_t m = 0; m < rows; m += PK_MR)
         {
             int mr = (int)(rows - m < PK_MR ? rows - m : PK_MR);
-            int tile = (int)(m / PK_MR);
-            int pf0 = tile * per < nextGroups ? tile * per : nextGroups, pf1 = pf0 + per < nextGroups ? pf0 + per : nextGroups;
+            int pf0, pf1;
+            prefetch_share((int)(m / PK_MR), tiles, nextGroups, &pf0, &pf1);
             packed_tile_any(mr, nr, x + m * ldx, ldx, w + g * groupStride, pairs, groupStride, out, w + (g + PK_NR) * groupStride, pf0, pf1);
             for (int i = 0; i < mr; i++)
                 for (int j = 0; j < nr; j++) store16(_mm512_loadu_ps(out + (i * nr + j) * 16), bias, (g + j) * 16, y, ldy, y_f32, m + i);
@@ -688,13 +698,13 @@ static K2_TARGET void linear_packed_avx512(const uint16_t* x, int64_t rows, int6
 void k2_linear_packed_bf16(const uint16_t* x, int64_t rows, int64_t ldx, const uint16_t* w, int64_t k, const uint16_t* bias,
     void* y, int64_t ldy, int y_f32, int64_t g0, int64_t g1, int isa)
 {
-    int64_t pairs = k / 2, groupStride = 16 * k;
-    float out[PK_MR * PK_NR * 16 > PK_ROW_NR * 16 ? PK_MR * PK_NR * 16 : PK_ROW_NR * 16];
     if (isa == K2_ISA_AVX512BF16)
     {
         linear_packed_avx512(x, rows, ldx, w, k, bias, y, ldy, y_f32, g0, g1);
         return;
     }
+    int64_t pairs = k / 2, groupStride = 16 * k;
+    float out[4 * 16]; /* one AVX2 tile: 4 rows x 16 features */
     if (isa == K2_ISA_AVX2)
     {
         unsigned int csr = _mm_getcsr();
