@@ -24,65 +24,44 @@ internal static unsafe partial class NativeOps
     public static Tensor Linear(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, bool float32Out = false, bool packed = false)
     {
         using var scope = NewDisposeScope();
-        var outFeatures = (int)weight.shape[0];
-        var inFeatures = (int)weight.shape[1];
         var input = x.contiguous();
-        var rows = (int)(input.NumberOfElements / inFeatures);
         var shape = x.shape.ToArray();
-        shape[^1] = outFeatures;
+        shape[^1] = weight.shape[0];
         var y = torch.empty(shape, float32Out ? ScalarType.Float32 : ScalarType.BFloat16, x.device);
-        var b = bias?.contiguous();
-        if (packed)
-        {
-            kernels.LinearPacked(Bf16(input), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, b is null ? null : Bf16(b), Data(y), outFeatures, float32Out);
-        }
-        else
-        {
-            kernels.Linear(Bf16(input), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, b is null ? null : Bf16(b), Data(y), outFeatures, float32Out);
-        }
+        Product(kernels, input, weight, bias?.contiguous(), Data(y), float32Out, packed);
         GC.KeepAlive(input);
         return y.MoveToOuterDisposeScope();
     }
 
     /// <summary>x [n, in] · weightᵀ (+ bias) into y [n, out] (bf16, contiguous), no allocation; <paramref name="packed"/> as in <see cref="Linear"/>.</summary>
-    public static void LinearInto(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, Tensor y, bool packed)
+    public static void LinearInto(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, Tensor y, bool packed) =>
+        Product(kernels, x, weight, bias, Bf16(y), float32Out: false, packed);
+
+    /// <summary>The product of <see cref="Linear"/> and <see cref="LinearInto"/> into <paramref name="y"/> (contiguous rows of [out]).</summary>
+    private static void Product(Bf16Kernels kernels, Tensor x, Tensor weight, Tensor? bias, void* y, bool float32Out, bool packed)
     {
         var outFeatures = (int)weight.shape[0];
         var inFeatures = (int)weight.shape[1];
         var rows = (int)(x.NumberOfElements / inFeatures);
+        var b = bias is null ? null : Bf16(bias);
         if (packed)
         {
-            kernels.LinearPacked(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, bias is null ? null : Bf16(bias), Bf16(y), outFeatures, yFloat32: false);
-            return;
+            kernels.LinearPacked(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, b, y, outFeatures, float32Out);
         }
-        kernels.Linear(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, bias is null ? null : Bf16(bias), Bf16(y), outFeatures, yFloat32: false);
+        else
+        {
+            kernels.Linear(Bf16(x), rows, inFeatures, Bf16(weight), outFeatures, inFeatures, b, y, outFeatures, float32Out);
+        }
     }
 
-    /// <summary>True when <paramref name="weight"/> can be packed in place (<see cref="Repack"/>): a contiguous bf16 CPU [out, in] of packable shape.</summary>
+    /// <summary>True when <paramref name="weight"/> can be packed in place (<see cref="Pack"/>): a contiguous bf16 CPU [out, in] of packable shape.</summary>
     public static bool Packable(Tensor weight) =>
         weight.dtype == ScalarType.BFloat16 && weight.device_type == DeviceType.CPU && weight.dim() == 2 && weight.is_contiguous()
         && Bf16Kernels.Packs((int)weight.shape[0], (int)weight.shape[1]);
 
-    /// <summary>
-    /// Brings a module's <paramref name="weights"/> to the layout its kernels need and returns whether they are packed:
-    /// packed in place (<see cref="Bf16Kernels.Pack"/>) when <paramref name="kernels"/> is set and every weight is
-    /// <see cref="Packable"/>, restored otherwise; <paramref name="packed"/> is their layout now, and
-    /// <paramref name="previous"/> the kernels they were packed with (to restore them when the new kernels are null).
-    /// </summary>
-    public static bool Repack(Bf16Kernels? kernels, Bf16Kernels? previous, bool packed, params Tensor[] weights)
-    {
-        var pack = kernels is not null && weights.All(Packable);
-        var packer = kernels ?? previous;
-        if (pack == packed || packer is null)
-        {
-            return packed;
-        }
-        foreach (var weight in weights)
-        {
-            packer.Pack(Bf16(weight), (int)weight.shape[0], (int)weight.shape[1], unpack: !pack);
-        }
-        return pack;
-    }
+    /// <summary>Rewrites a <see cref="Packable"/> weight in place into <see cref="Bf16Kernels.Pack"/>'s layout, or back with <paramref name="unpack"/>.</summary>
+    public static void Pack(Bf16Kernels kernels, Tensor weight, bool unpack) =>
+        kernels.Pack(Bf16(weight), (int)weight.shape[0], (int)weight.shape[1], unpack);
 
     /// <summary>LayerNorm of each row of x [n, w] into y [n, w] (may be x), float32 inside, bf16 out.</summary>
     public static void LayerNormInto(Bf16Kernels kernels, Tensor x, LayerNorm norm, Tensor y)

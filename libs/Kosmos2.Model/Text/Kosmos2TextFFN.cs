@@ -26,25 +26,21 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    private bool _packed;
+    private readonly KernelBinding _native = new();
 
     /// <summary>Native bf16 kernels for fc1/fc2 (null: libtorch); with kernels, fc1 and fc2 are packed in place for them when they can be.</summary>
     internal Bf16Kernels? Kernels
     {
-        get;
-        set
-        {
-            _packed = NativeOps.Repack(value, field, _packed, _fc1.weight!, _fc2.weight!);
-            field = value;
-        }
+        get => _native.Kernels;
+        set => _native.Use(value, _fc1.weight!, _fc2.weight!);
     }
 
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var h = nn.functional.gelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _packed)); // exact erf GELU
+        var h = nn.functional.gelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _native.Packed)); // exact erf GELU
         h = Kosmos2Ops.LayerNorm(h, _ffnLayernorm);
-        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels, _packed).MoveToOuterDisposeScope();
+        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels, _native.Packed).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -53,9 +49,9 @@ public sealed class Kosmos2TextFFN : nn.Module<Tensor, Tensor>
     /// </summary>
     internal void ForwardNative(NativeLayerPass pass)
     {
-        NativeOps.LinearInto(pass.Kernels, pass.Normed, _fc1.weight!, _fc1.bias, pass.Wide, _packed);
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _fc1.weight!, _fc1.bias, pass.Wide, _native.Packed);
         pass.Wide.gelu_();
         NativeOps.LayerNormInto(pass.Kernels, pass.Wide, _ffnLayernorm, pass.Wide);
-        NativeOps.LinearInto(pass.Kernels, pass.Wide, _fc2.weight!, _fc2.bias, pass.Out, _packed);
+        NativeOps.LinearInto(pass.Kernels, pass.Wide, _fc2.weight!, _fc2.bias, pass.Out, _native.Packed);
     }
 }

@@ -33,21 +33,18 @@ public sealed class KosmosTextAttention : nn.Module
     private Tensor? _qkvWeight; // [3D, D] once fused: q/k/v weights are row views into it
     private Tensor? _qkvBias; // [3D]
 
-    private bool _packed;
+    private readonly KernelBinding _native = new();
 
     /// <summary>
     /// Native bf16 kernels for the products and attention (null: libtorch). Set by <see cref="Kosmos2TextForCausalLM.UseKernels"/>;
     /// with kernels, the fused q/k/v and out_proj weights are packed in place for them when they can be (and restored
     /// without), so the q/k/v projections' parameters, views of the fused weight, read as packed bytes meanwhile.
+    /// Unfused projections are never packed.
     /// </summary>
     internal Bf16Kernels? Kernels
     {
-        get;
-        set
-        {
-            _packed = HasFusedQkv ? NativeOps.Repack(value, field, _packed, _qkvWeight!, _outProj.weight!) : _packed;
-            field = value;
-        }
+        get => _native.Kernels;
+        set => _native.Use(value, HasFusedQkv ? [_qkvWeight!, _outProj.weight!] : []);
     }
 
     public KosmosTextAttention(int embedDim, int heads, double layerNormEps, bool addInnerAttnLayerNorm, Device? device, ScalarType? dtype)
@@ -84,7 +81,7 @@ public sealed class KosmosTextAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         var qkv = _qkvWeight is not null && _qkvBias is not null
-            ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias, Kernels, _packed)
+            ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias, Kernels, _native.Packed)
             : torch.cat([_qProj.forward(hidden), _kProj.forward(hidden), _vProj.forward(hidden)], -1); // [B, T, 3D] or [1, N, 3D]
         var merged = new Tensor[batches.Count];
         for (var i = 0; i < batches.Count; i++)
@@ -114,12 +111,12 @@ public sealed class KosmosTextAttention : nn.Module
     /// </summary>
     internal void ForwardNative(NativeLayerPass pass, Kosmos2KvCache cache, int layer)
     {
-        NativeOps.LinearInto(pass.Kernels, pass.Normed, _qkvWeight!, _qkvBias, pass.Qkv, _packed);
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _qkvWeight!, _qkvBias, pass.Qkv, _native.Packed);
         var (keys, values) = cache.Layer(layer);
         NativeOps.WriteKeysValues(pass.Qkv, keys, values, _heads, pass.Slots, pass.Positions);
         NativeOps.AttentionInto(pass.Kernels, pass.Qkv, keys, values, _heads, pass.Slots, pass.Lengths, pass.Attended);
         NativeOps.LayerNormInto(pass.Kernels, pass.Attended, _innerAttnLn!, pass.Normed);
-        NativeOps.LinearInto(pass.Kernels, pass.Normed, _outProj.weight!, _outProj.bias, pass.Out, _packed);
+        NativeOps.LinearInto(pass.Kernels, pass.Normed, _outProj.weight!, _outProj.bias, pass.Out, _native.Packed);
     }
 
     /// <summary>
@@ -154,7 +151,7 @@ public sealed class KosmosTextAttention : nn.Module
         {
             merged = Kosmos2Ops.LayerNorm(merged, _innerAttnLn);
         }
-        return Kosmos2Ops.Linear(merged, _outProj.weight!, _outProj.bias, Kernels, _packed);
+        return Kosmos2Ops.Linear(merged, _outProj.weight!, _outProj.bias, Kernels, _native.Packed);
     }
 
     protected override void Dispose(bool disposing)

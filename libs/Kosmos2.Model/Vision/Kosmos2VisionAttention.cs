@@ -34,7 +34,7 @@ public sealed class Kosmos2VisionAttention : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    private bool _packed;
+    private readonly KernelBinding _native = new();
 
     /// <summary>
     /// Native bf16 kernels for the projections (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>. With
@@ -42,22 +42,18 @@ public sealed class Kosmos2VisionAttention : nn.Module<Tensor, Tensor>
     /// </summary>
     internal Bf16Kernels? Kernels
     {
-        get;
-        set
-        {
-            _packed = NativeOps.Repack(value, field, _packed, _qProj.weight!, _kProj.weight!, _vProj.weight!, _outProj.weight!);
-            field = value;
-        }
+        get => _native.Kernels;
+        set => _native.Use(value, _qProj.weight!, _kProj.weight!, _vProj.weight!, _outProj.weight!);
     }
 
     /// <summary>[B, 257, Dv] → [B, 257, Dv].</summary>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var q = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _qProj.weight!, _qProj.bias, Kernels, _packed), _heads);
-        var k = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _kProj.weight!, _kProj.bias, Kernels, _packed), _heads);
-        var v = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _vProj.weight!, _vProj.bias, Kernels, _packed), _heads);
+        var q = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _qProj.weight!, _qProj.bias, Kernels, _native.Packed), _heads);
+        var k = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _kProj.weight!, _kProj.bias, Kernels, _native.Packed), _heads);
+        var v = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _vProj.weight!, _vProj.bias, Kernels, _native.Packed), _heads);
         var a = Kosmos2Ops.MergeHeads(Kosmos2Ops.Attention(q, k, v, null));
-        return Kosmos2Ops.Linear(a, _outProj.weight!, _outProj.bias, Kernels, _packed).MoveToOuterDisposeScope();
+        return Kosmos2Ops.Linear(a, _outProj.weight!, _outProj.bias, Kernels, _native.Packed).MoveToOuterDisposeScope();
     }
 }

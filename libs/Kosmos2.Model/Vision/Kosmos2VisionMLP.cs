@@ -22,7 +22,7 @@ public sealed class Kosmos2VisionMLP : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    private bool _packed;
+    private readonly KernelBinding _native = new();
 
     /// <summary>
     /// Native bf16 kernels for fc1/fc2 (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>. With kernels,
@@ -30,18 +30,14 @@ public sealed class Kosmos2VisionMLP : nn.Module<Tensor, Tensor>
     /// </summary>
     internal Bf16Kernels? Kernels
     {
-        get;
-        set
-        {
-            _packed = NativeOps.Repack(value, field, _packed, _fc1.weight!, _fc2.weight!);
-            field = value;
-        }
+        get => _native.Kernels;
+        set => _native.Use(value, _fc1.weight!, _fc2.weight!);
     }
 
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var h = Kosmos2Ops.QuickGelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _packed));
-        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels, _packed).MoveToOuterDisposeScope();
+        var h = Kosmos2Ops.QuickGelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _native.Packed));
+        return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels, _native.Packed).MoveToOuterDisposeScope();
     }
 }
