@@ -24,4 +24,32 @@ internal static class Bf16
         }
         return values;
     }
+
+    /// <summary>
+    /// Asserts that y [rows, outFeatures] = x · wᵀ + bias within <paramref name="gamma"/> × the sum of the terms'
+    /// magnitudes (the float32 accumulation bound of a path of that depth), against float64; returns the worst error as a
+    /// fraction of the bound.
+    /// </summary>
+    public static double AssertProductWithinBound(ushort[] x, int rows, ushort[] w, int outFeatures, int inFeatures, ushort[] bias, float[] y,
+        double gamma, string label)
+    {
+        var worst = 0.0;
+        for (var m = 0; m < rows; m++)
+        {
+            for (var n = 0; n < outFeatures; n++)
+            {
+                double exact = ToFloat(bias[n]), magnitude = Math.Abs(exact);
+                for (var k = 0; k < inFeatures; k++)
+                {
+                    var product = (double)ToFloat(x[m * inFeatures + k]) * ToFloat(w[n * inFeatures + k]);
+                    exact += product;
+                    magnitude += Math.Abs(product);
+                }
+                var error = Math.Abs(y[m * outFeatures + n] - exact);
+                Assert.True(error <= gamma * magnitude, $"{label} y[{m}, {n}] = {y[m * outFeatures + n]}, exact {exact}: error {error:E3} over the bound {gamma * magnitude:E3}");
+                worst = Math.Max(worst, error / (gamma * magnitude));
+            }
+        }
+        return worst;
+    }
 }

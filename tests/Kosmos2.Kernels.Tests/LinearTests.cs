@@ -33,23 +33,7 @@ public sealed class LinearTests(ITestOutputHelper output)
         {
             var y = new float[rows * outFeatures];
             new Bf16Kernels(isa).Linear(x, rows, w, outFeatures, bias, y);
-            var worst = 0.0;
-            for (var m = 0; m < rows; m++)
-            {
-                for (var n = 0; n < outFeatures; n++)
-                {
-                    double exact = Bf16.ToFloat(bias[n]), magnitude = Math.Abs(exact);
-                    for (var k = 0; k < inFeatures; k++)
-                    {
-                        var product = (double)Bf16.ToFloat(x[m * inFeatures + k]) * Bf16.ToFloat(w[n * inFeatures + k]);
-                        exact += product;
-                        magnitude += Math.Abs(product);
-                    }
-                    var error = Math.Abs(y[m * outFeatures + n] - exact);
-                    Assert.True(error <= gamma * magnitude, $"{isa} y[{m}, {n}] = {y[m * outFeatures + n]}, exact {exact}: error {error:E3} over the bound {gamma * magnitude:E3}");
-                    worst = Math.Max(worst, error / (gamma * magnitude));
-                }
-            }
+            var worst = Bf16.AssertProductWithinBound(x, rows, w, outFeatures, inFeatures, bias, y, gamma, isa.ToString());
             output.WriteLine($"{isa}: worst error {worst:P1} of the bound");
         }
     }

@@ -26,21 +26,7 @@ public sealed unsafe class PackedLinearTests
         foreach (var isa in Bf16Kernels.Supported)
         {
             var y = Product(new Bf16Kernels(isa), x, rows, w, outFeatures, inFeatures, bias);
-            for (var m = 0; m < rows; m++)
-            {
-                for (var n = 0; n < outFeatures; n++)
-                {
-                    double exact = Bf16.ToFloat(bias[n]), magnitude = Math.Abs(exact);
-                    for (var k = 0; k < inFeatures; k++)
-                    {
-                        var product = (double)Bf16.ToFloat(x[m * inFeatures + k]) * Bf16.ToFloat(w[n * inFeatures + k]);
-                        exact += product;
-                        magnitude += Math.Abs(product);
-                    }
-                    var error = Math.Abs(y[m * outFeatures + n] - exact);
-                    Assert.True(error <= gamma * magnitude, $"{isa} y[{m}, {n}] = {y[m * outFeatures + n]}, exact {exact}: error {error:E3} over {gamma * magnitude:E3}");
-                }
-            }
+            Bf16.AssertProductWithinBound(x, rows, w, outFeatures, inFeatures, bias, y, gamma, isa.ToString());
         }
     }
 
