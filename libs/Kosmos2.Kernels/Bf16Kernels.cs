@@ -76,24 +76,29 @@ public sealed unsafe class Bf16Kernels
     }
 
     /// <summary>
-    /// True when a weight [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] can be packed
-    /// (<see cref="Pack"/>): whole groups of 16 features and whole pairs of inputs.
+    /// The features of a weight [<paramref name="outFeatures"/>, <paramref name="inFeatures"/>] that <see cref="Pack"/>
+    /// packs: its whole groups of 16 (inputs must come in whole pairs). The last outFeatures % 16 stay stored, and
+    /// <see cref="LinearPacked"/> runs them on the stored-layout kernel.
     /// </summary>
-    public static bool Packs(int outFeatures, int inFeatures) => outFeatures > 0 && outFeatures % 16 == 0 && inFeatures >= 2 && inFeatures % 2 == 0;
+    public static int PackedFeatures(int outFeatures, int inFeatures) => inFeatures >= 2 && inFeatures % 2 == 0 ? outFeatures / 16 * 16 : 0;
+
+    /// <summary>True when <see cref="Pack"/> packs any of a weight's features (<see cref="PackedFeatures"/> &gt; 0).</summary>
+    public static bool Packs(int outFeatures, int inFeatures) => PackedFeatures(outFeatures, inFeatures) > 0;
 
     /// <summary>
     /// Rewrites a contiguous bf16 weight [outFeatures, inFeatures] in place into the layout of
     /// <see cref="LinearPacked"/> (native/k2kernels.c: each group of 16 features as pairs of inputs interleaved across
-    /// the 16), or back with <paramref name="unpack"/>. Same bytes, no second copy; the weight means nothing to any
-    /// other reader while packed. The layout does not depend on the instruction set.
+    /// the 16; the <see cref="PackedFeatures"/> only, the rest left as stored), or back with <paramref name="unpack"/>.
+    /// Same bytes, no second copy; the weight means nothing to any other reader while packed (<see cref="PackedRows"/>
+    /// reads its rows). The layout does not depend on the instruction set.
     /// </summary>
     public void Pack(ushort* w, int outFeatures, int inFeatures, bool unpack = false)
     {
         if (!Packs(outFeatures, inFeatures))
         {
-            throw new ArgumentException($"A [{outFeatures}, {inFeatures}] weight cannot be packed: features must be a multiple of 16, inputs of 2.");
+            throw new ArgumentException($"A [{outFeatures}, {inFeatures}] weight cannot be packed: it needs 16 features or more and an even input count.");
         }
-        var groups = outFeatures / 16;
+        var groups = PackedFeatures(outFeatures, inFeatures) / 16;
         var failed = 0;
         Split(groups, 1, Math.Clamp(groups, 1, Threads * PiecesPerThread), (g0, g1) =>
         {
@@ -110,9 +115,10 @@ public sealed unsafe class Bf16Kernels
 
     /// <summary>
     /// <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/> over a weight packed by
-    /// <see cref="Pack"/>: one fixed chain over the input pairs per element (a different order from
-    /// <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/>'s, the same on every
-    /// instruction set), split over groups of 16 features only, so a row's bits depend on that row alone.
+    /// <see cref="Pack"/>: one fixed chain over the input pairs per element of the packed features (a different order
+    /// from <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/>'s, the same on every
+    /// instruction set), split over groups of 16 features only; the unpacked last features run on the stored-layout
+    /// kernel. Either way a row's bits depend on that row alone.
     /// </summary>
     public void LinearPacked(ushort* x, int rows, long ldx, ushort* w, int outFeatures, int inFeatures, ushort* bias, void* y, long ldy, bool yFloat32)
     {
@@ -123,10 +129,38 @@ public sealed unsafe class Bf16Kernels
         }
         var isa = (int)Isa;
         var f32 = yFloat32 ? 1 : 0;
-        var groups = outFeatures / 16;
+        var packed = PackedFeatures(outFeatures, inFeatures);
+        var groups = packed / 16;
         var pieces = (long)rows * outFeatures * inFeatures < MinWorkToSplit ? 1 : Math.Clamp(groups / 3, 1, Threads * PiecesPerThread);
         // Piece boundaries on multiples of 3 groups: the micro-kernel's width.
         Split(groups, 3, pieces, (g0, g1) => NativeMethods.LinearPackedBf16(x, rows, ldx, w, inFeatures, bias, y, ldy, f32, g0, g1, isa));
+        if (packed < outFeatures)
+        {
+            // At most 15 stored features (lm_head's last 13 of 65,037): a few hundred thousand multiply-adds, on this thread.
+            NativeMethods.LinearBf16(x, rows, ldx, w, inFeatures, inFeatures, bias, y, ldy, f32, packed, outFeatures, isa);
+        }
+    }
+
+    /// <summary>
+    /// Rows <paramref name="ids"/> of a weight [outFeatures, inFeatures] packed by <see cref="Pack"/>, as stored rows, into
+    /// <paramref name="y"/> [ids.Length, inFeatures]: an embedding table tied to a packed output projection.
+    /// </summary>
+    public static void PackedRows(ushort* w, int outFeatures, int inFeatures, ReadOnlySpan<long> ids, ushort* y)
+    {
+        foreach (var id in ids)
+        {
+            if (id < 0 || id >= outFeatures)
+            {
+                throw new ArgumentOutOfRangeException(nameof(ids), id, $"Row ids must lie in [0, {outFeatures}).");
+            }
+        }
+        fixed (long* pids = ids)
+        {
+            if (NativeMethods.PackedRowsBf16(w, outFeatures, inFeatures, PackedFeatures(outFeatures, inFeatures), pids, ids.Length, y) != 0)
+            {
+                throw new InvalidOperationException("Reading packed rows failed.");
+            }
+        }
     }
 
     /// <summary>Span form of <see cref="Linear(ushort*, int, long, ushort*, int, int, ushort*, void*, long, bool)"/> with bf16 output.</summary>

@@ -37,4 +37,7 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "k2_linear_packed_bf16")]
     internal static partial void LinearPackedBf16(ushort* x, long rows, long ldx, ushort* w, long k, ushort* bias,
         void* y, long ldy, int yFloat32, long g0, long g1, int isa);
+
+    [LibraryImport(Library, EntryPoint = "k2_packed_rows_bf16")]
+    internal static partial int PackedRowsBf16(ushort* w, long n, long k, long packedRows, long* ids, long count, ushort* y);
 }

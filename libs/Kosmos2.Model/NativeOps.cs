@@ -63,6 +63,17 @@ internal static unsafe partial class NativeOps
     public static void Pack(Bf16Kernels kernels, Tensor weight, bool unpack) =>
         kernels.Pack(Bf16(weight), (int)weight.shape[0], (int)weight.shape[1], unpack);
 
+    /// <summary>Rows <paramref name="ids"/> (int64, any shape) of a packed weight [V, D] → [.., D] bf16 (<see cref="Bf16Kernels.PackedRows"/>).</summary>
+    public static Tensor PackedRows(Tensor weight, Tensor ids)
+    {
+        using var scope = NewDisposeScope();
+        var flat = ids.to(ScalarType.Int64).cpu().contiguous().data<long>().ToArray();
+        var shape = ids.shape.Append(weight.shape[1]).ToArray();
+        var y = torch.empty(shape, ScalarType.BFloat16, weight.device);
+        Bf16Kernels.PackedRows(Bf16(weight), (int)weight.shape[0], (int)weight.shape[1], flat, Bf16(y));
+        return y.MoveToOuterDisposeScope();
+    }
+
     /// <summary>LayerNorm of each row of x [n, w] into y [n, w] (may be x), float32 inside, bf16 out.</summary>
     public static void LayerNormInto(Bf16Kernels kernels, Tensor x, LayerNorm norm, Tensor y)
     {

@@ -5,11 +5,13 @@ public sealed unsafe class PackedLinearTests
 {
     /// <summary>
     /// rows × outFeatures × inFeatures: 1 row (12-group tiles, then edges), 2–8 rows (one row tile), 9–17 rows (edge row
-    /// tiles), prompt-chunk rows; group counts around the 3- and 12-group tiles; inputs from one pair up.
+    /// tiles), prompt-chunk rows; group counts around the 3- and 12-group tiles; inputs from one pair up; feature counts
+    /// past whole groups (the last ones stay stored, as lm_head's last 13 of 65,037).
     /// </summary>
     public static TheoryData<int, int, int> Shapes() => new()
     {
         { 1, 16, 2 }, { 1, 208, 64 }, { 1, 400, 130 }, { 3, 48, 34 }, { 8, 64, 128 }, { 9, 80, 66 }, { 17, 32, 300 }, { 71, 96, 64 }, { 2, 3072, 96 },
+        { 1, 29, 64 }, { 16, 77, 130 }, { 5, 2037, 64 },
     };
 
     [Theory]
@@ -67,12 +69,41 @@ public sealed unsafe class PackedLinearTests
             kernels.Pack(p, 48, 70, unpack: true);
         }
         Assert.Equal(w, copy);
-        Assert.False(Bf16Kernels.Packs(40, 64));
+        Assert.Equal(32, Bf16Kernels.PackedFeatures(40, 64));
+        Assert.False(Bf16Kernels.Packs(15, 64));
         Assert.False(Bf16Kernels.Packs(48, 63));
         fixed (ushort* p = copy)
         {
             var pointer = p;
-            Assert.Throws<ArgumentException>(() => kernels.Pack(pointer, 40, 64));
+            Assert.Throws<ArgumentException>(() => kernels.Pack(pointer, 15, 64));
+            Assert.Throws<ArgumentException>(() => kernels.Pack(pointer, 48, 63));
+        }
+    }
+
+    [Theory]
+    [InlineData(16, 4)] // one pair per row would be the stored layout already
+    [InlineData(40, 64)]
+    [InlineData(2037, 66)]
+    public void Rows_read_from_a_packed_weight_are_the_stored_rows_and_ids_outside_it_are_refused(int outFeatures, int inFeatures)
+    {
+        var random = new Random(outFeatures + inFeatures);
+        var w = Bf16.Random(random, outFeatures * inFeatures);
+        var packed = (ushort[])w.Clone();
+        long[] ids = [0, outFeatures - 1, outFeatures / 2, 15, 0, .. Enumerable.Range(0, 40).Select(_ => (long)random.Next(outFeatures))];
+        var rows = new ushort[ids.Length * inFeatures];
+        fixed (ushort* pw = packed, py = rows)
+        {
+            Bf16Kernels.Best().Pack(pw, outFeatures, inFeatures);
+            Bf16Kernels.PackedRows(pw, outFeatures, inFeatures, ids, py);
+            var pointer = pw;
+            var output = py;
+            Assert.Throws<ArgumentOutOfRangeException>(() => Bf16Kernels.PackedRows(pointer, outFeatures, inFeatures, [outFeatures], output));
+            Assert.Throws<ArgumentOutOfRangeException>(() => Bf16Kernels.PackedRows(pointer, outFeatures, inFeatures, [-1], output));
+        }
+        Assert.False(w.AsSpan().SequenceEqual(packed), "packing left the weight as it was");
+        for (var i = 0; i < ids.Length; i++)
+        {
+            Assert.True(w.AsSpan((int)ids[i] * inFeatures, inFeatures).SequenceEqual(rows.AsSpan(i * inFeatures, inFeatures)), $"row {ids[i]} differs");
         }
     }
 

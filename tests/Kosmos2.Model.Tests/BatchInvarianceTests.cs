@@ -281,4 +281,44 @@ public sealed class PackedWeightsTests
         Assert.False(BatchInvarianceTests.SameBits(before, native), $"{name}: the native kernels gave libtorch's exact bits (were they used?)");
         Assert.True((before - native).abs().max().item<float>() < 1.0f, $"{name}: native and libtorch logits far apart");
     }
+
+    [Fact]
+    public void The_decoder_input_read_from_the_packed_token_table_is_libtorchs_bit_for_bit()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Kosmos2Model.Load(RepoPaths.GoldenModelDir, ScalarType.BFloat16, torch.CPU);
+        var vocab = model.Config.Text.VocabSize;
+        // Every token id, the table's last (stored) rows included, in prompts of 64; then the golden prompt with its image rows.
+        var prompts = Enumerable.Range(0, vocab).Select(i => (long)i).Chunk(64).ToList();
+        var json = GoldenData.CaseJson(GoldenData.CaseNames()[0]);
+        prompts.Add(GoldenData.Longs(json.GetProperty("input_ids")));
+        var offset = GoldenData.ImageOffset(GoldenData.Longs(json.GetProperty("image_embeds_position_mask")), model.Config.LatentQueryNum);
+        using var pixels = torch.rand(1, 3, model.Config.Vision.ImageSize, model.Config.Vision.ImageSize).to(ScalarType.BFloat16);
+        var image = model.EncodeImages(pixels);
+        Tensor DecoderInput(int prompt)
+        {
+            using var cache = model.CreateKvCache(1, prompts[prompt].Length);
+            var hidden = new List<Tensor>();
+            var rows = prompt == prompts.Count - 1 ? image : null;
+            using var logits = model.TextDecoder.Prefill(cache, 0, prompts[prompt], 0, rows, offset, hiddenStates: hidden);
+            foreach (var later in hidden.Skip(1))
+            {
+                later.Dispose();
+            }
+            return hidden[0];
+        }
+        var expected = Enumerable.Range(0, prompts.Count).Select(DecoderInput).ToList();
+        model.TextDecoder.UseKernels(Bf16Kernels.Best());
+        Assert.True(Bf16Kernels.PackedFeatures(vocab, model.Config.Text.EmbedDim) > 0, "the golden table packs no rows");
+        var native = Enumerable.Range(0, prompts.Count).Select(DecoderInput).ToList();
+        model.TextDecoder.UseKernels(null);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.True(BatchInvarianceTests.SameBits(expected[i], native[i]), $"prompt {i}: the embedding read from the packed table differs from libtorch's");
+        }
+        foreach (var input in expected.Concat(native))
+        {
+            input.Dispose();
+        }
+    }
 }

@@ -31,7 +31,7 @@
 #define K2_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define K2_INLINE static inline __attribute__((always_inline))
 
-int k2_version(void) { return 2; }
+int k2_version(void) { return 3; }
 
 /* The best ISA this CPU runs (the caller may still ask for the portable path). */
 int k2_best_isa(void)
@@ -532,6 +532,33 @@ int k2_pack_bf16(uint16_t* w, int64_t n, int64_t k, int unpack)
             }
     }
     free(tmp);
+    return 0;
+}
+
+/*
+ * Rows ids[0, count) of a weight [n, k] whose first packed_rows rows (whole groups) are packed by k2_pack_bf16 and the
+ * rest stored, written as stored rows into out [count, k]: a tied embedding read from the packed lm_head weight.
+ * Returns 0, or -1 for an id outside [0, n).
+ */
+int k2_packed_rows_bf16(const uint16_t* w, int64_t n, int64_t k, int64_t packed_rows, const int64_t* ids, int64_t count, uint16_t* out)
+{
+    for (int64_t i = 0; i < count; i++)
+    {
+        int64_t id = ids[i];
+        uint16_t* row = out + i * k;
+        if (id < 0 || id >= n) return -1;
+        if (id >= packed_rows)
+        {
+            memcpy(row, w + id * k, sizeof(uint16_t) * (size_t)k);
+            continue;
+        }
+        const uint16_t* lane = w + id / 16 * 16 * k + id % 16 * 2; /* pair p of feature f: group + (16p + f) * 2 */
+        for (int64_t p = 0; p < k / 2; p++)
+        {
+            row[2 * p] = lane[p * 32];
+            row[2 * p + 1] = lane[p * 32 + 1];
+        }
+    }
     return 0;
 }
 

@@ -44,9 +44,9 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
     /// <summary>
     /// Runs bf16 products (q/k/v, out_proj, fc1, fc2, lm_head) and cached attention on <paramref name="kernels"/>
     /// (null: libtorch). float32 and non-CPU tensors always take libtorch. With kernels, the blocks' q/k/v, out_proj,
-    /// fc1 and fc2 weights are packed in place for them (<see cref="Bf16Kernels.Pack"/>, no second copy; about half a
-    /// second for the full-size model), and restored when they are dropped: call it from the thread that owns the
-    /// tensors, not during a forward.
+    /// fc1 and fc2 weights and the tied lm_head/embedding table are packed in place for them
+    /// (<see cref="Bf16Kernels.Pack"/>, no second copy; about half a second for the full-size model), and restored when
+    /// they are dropped: call it from the thread that owns the tensors, not during a forward.
     /// </summary>
     public void UseKernels(Bf16Kernels? kernels) => _model.UseKernels(kernels);
 
@@ -256,10 +256,11 @@ public sealed class Kosmos2TextForCausalLM : nn.Module
 
     /// <summary>
     /// hidden [.., D] → float32 logits [.., V] through the tied lm_head ([65037, 2048], 266 MB in bf16: the largest
-    /// single product of a decode step; <see cref="Kosmos2Ops.Linear"/> takes it as mv at batch 1).
+    /// single product of a decode step; <see cref="Kosmos2Ops.Linear"/> takes it as mv at batch 1). With kernels its
+    /// weight is packed (<see cref="Kosmos2TextTransformer.TablePacked"/>).
     /// </summary>
     private Tensor Logits(Tensor hidden) =>
         Kernels is not null && NativeOps.Takes(hidden, _lmHead.weight!)
-            ? NativeOps.Linear(Kernels, hidden, _lmHead.weight!, null, float32Out: true) // float32 straight from the accumulators
+            ? NativeOps.Linear(Kernels, hidden, _lmHead.weight!, null, float32Out: true, packed: _model.TablePacked) // float32 straight from the accumulators
             : Kosmos2Ops.Linear(hidden, _lmHead.weight!, null).to(ScalarType.Float32);
 }

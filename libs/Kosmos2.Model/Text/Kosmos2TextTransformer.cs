@@ -54,7 +54,9 @@ public sealed class Kosmos2TextTransformer : nn.Module
     internal Tensor Embed(Tensor inputIds, Tensor positionIds, long maxPositionId, Tensor? imageEmbeds, Tensor? imageMask)
     {
         using var scope = NewDisposeScope();
-        var x = _embedTokens.forward(inputIds); // [B, T, D]
+        var x = _table.Packed // the table is also lm_head's weight, packed for it: read its rows from that layout
+            ? NativeOps.PackedRows(_embedTokens.weight!, inputIds)
+            : _embedTokens.forward(inputIds); // [B, T, D]
         if (imageEmbeds is not null && imageMask is not null)
         {
             x.index_put_(imageEmbeds.to(x.dtype).reshape(-1, x.shape[2]), imageMask);
@@ -73,12 +75,22 @@ public sealed class Kosmos2TextTransformer : nn.Module
         }
     }
 
-    /// <summary>Native bf16 kernels for every block (null: libtorch).</summary>
-    internal Bf16Kernels? Kernels { get; private set; }
+    private readonly KernelBinding _table = new();
 
+    /// <summary>Native bf16 kernels for every block and the tied lm_head (null: libtorch).</summary>
+    internal Bf16Kernels? Kernels => _table.Kernels;
+
+    /// <summary>True while the token table (= lm_head's weight) is in <see cref="Bf16Kernels.Pack"/>'s layout.</summary>
+    internal bool TablePacked => _table.Packed;
+
+    /// <summary>
+    /// Switches every block, and the token table that lm_head shares, to <paramref name="kernels"/>: with kernels the table
+    /// is packed for lm_head's product (its last vocab % 16 rows stay stored) and <see cref="Embed"/> reads its rows from
+    /// that layout; without, it is restored.
+    /// </summary>
     internal void UseKernels(Bf16Kernels? kernels)
     {
-        Kernels = kernels;
+        _table.Use(kernels, _embedTokens.weight!);
         foreach (var block in _layers)
         {
             block.UseKernels(kernels);
