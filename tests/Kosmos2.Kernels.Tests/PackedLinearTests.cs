@@ -6,12 +6,13 @@ public sealed unsafe class PackedLinearTests
     /// <summary>
     /// rows × outFeatures × inFeatures: 1 row (12-group tiles, then edges), 2–8 rows (one row tile), 9–17 rows (edge row
     /// tiles), prompt-chunk rows; group counts around the 3- and 12-group tiles; inputs from one pair up; feature counts
-    /// past whole groups (the last ones stay stored, as lm_head's last 13 of 65,037).
+    /// past whole groups (the last ones stay stored, as lm_head's last 13 of 65,037); inputs over 2,048 (blocks of at most
+    /// 1,024 pairs, the accumulators kept between them: fc2's 8,192).
     /// </summary>
     public static TheoryData<int, int, int> Shapes() => new()
     {
         { 1, 16, 2 }, { 1, 208, 64 }, { 1, 400, 130 }, { 3, 48, 34 }, { 8, 64, 128 }, { 9, 80, 66 }, { 17, 32, 300 }, { 71, 96, 64 }, { 2, 3072, 96 },
-        { 1, 29, 64 }, { 16, 77, 130 }, { 5, 2037, 64 },
+        { 1, 29, 64 }, { 16, 77, 130 }, { 5, 2037, 64 }, { 12, 48, 4100 }, { 1, 32, 2050 }, { 139, 48, 2052 },
     };
 
     [Theory]
