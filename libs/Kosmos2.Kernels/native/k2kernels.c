@@ -863,7 +863,7 @@ void k2_add_bf16(const uint16_t* a, const uint16_t* b, uint16_t* y, int64_t n, i
  * Four 16-dimension blocks advance together over the keys: each fmadd waits for its accumulator's last one, so with one
  * block at a time a 64-wide head ran at one multiply-add per latency (4 cycles); every element keeps its order.
  */
-static K2_TARGET void weighted_sum_avx512(const float* p, const uint16_t* values, int64_t hd, int64_t len, float* acc)
+static K2_TARGET void weighted_sum_avx512(const float* p, const uint16_t* values, int64_t hd, int64_t len, float* acc, const uint16_t* next)
 {
     int64_t d = 0;
     for (; d + 64 <= hd; d += 64)
@@ -871,6 +871,8 @@ static K2_TARGET void weighted_sum_avx512(const float* p, const uint16_t* values
         __m512 a[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
         for (int64_t j = 0; j < len; j++)
         {
+            if (next && d == 0)
+                for (int64_t b = 0; b < hd * 2; b += 64) _mm_prefetch((const char*)(next + j * hd) + b, _MM_HINT_T0);
             __m512 pj = _mm512_set1_ps(p[j]);
             for (int b = 0; b < 4; b++)
             {
@@ -928,7 +930,7 @@ static K2_TARGET_AVX2 void weighted_sum_avx2(const float* p, const uint16_t* val
  * 4 shuffle-and-add levels instead of a separate fold per key, which cost more than the key's two multiplies at a
  * 64-wide head. Keys past the last 16 go through k2_linear_bf16.
  */
-static K2_TARGET void scores_avx512(const uint16_t* q, const uint16_t* keys, int64_t hd, int64_t len, float* scores)
+static K2_TARGET void scores_avx512(const uint16_t* q, const uint16_t* keys, int64_t hd, int64_t len, float* scores, const uint16_t* next)
 {
     const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     int64_t j = 0;
@@ -936,6 +938,8 @@ static K2_TARGET void scores_avx512(const uint16_t* q, const uint16_t* keys, int
     {
         __m512 acc[16];
         for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+        if (next)
+            for (int64_t b = 0; b < 16 * hd * 2; b += 64) _mm_prefetch((const char*)(next + j * hd) + b, _MM_HINT_T0);
         int64_t c = 0;
         for (; c + 32 <= hd; c += 32)
         {
@@ -967,18 +971,23 @@ static K2_TARGET void scores_avx512(const uint16_t* q, const uint16_t* keys, int
         __m512 w = _mm512_add_ps(_mm512_shuffle_ps(t3[0], t3[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(t3[0], t3[1], _MM_SHUFFLE(3, 1, 3, 1)));
         _mm512_storeu_ps(scores + j, _mm512_permutexvar_ps(order, w));
     }
+    if (next)
+        for (int64_t b = j * hd * 2; b < len * hd * 2; b += 64) _mm_prefetch((const char*)next + b, _MM_HINT_T0);
     if (j < len) k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, j, len, K2_ISA_AVX512BF16);
 }
 
 /*
  * One query token, heads [h0, h1): out[h] = softmax(scale * q[h] . K[h, j]) V[h, j] over its own keys j < len, in j
- * order. q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use
+ * order. On AVX-512 the next head's keys and values (nextKeys, nextValues, or NULL) are prefetched to L1 a line or two
+ * per key while this head's are used: a head is only len x 128 bytes per stream, too short for the hardware prefetcher
+ * to reach memory speed. 2-core Zen 5, 2026-12-03, 16 tokens x 71 keys x 24 layers of cache from memory: 10.5-11.0 ms
+ * against 14.2-14.7 without (a burst of the whole next head at once gained only ~7 %). q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use
  * the product's reduction order; softmax and the weighted sum of values run in float32 in key order (fmaf per key).
  */
 static void attention_head(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int64_t hd, int64_t len,
-    float scale, uint16_t* out, float* scores, int isa)
+    float scale, uint16_t* out, float* scores, int isa, const uint16_t* nextKeys, const uint16_t* nextValues)
 {
-    if (isa == K2_ISA_AVX512BF16) scores_avx512(q, keys, hd, len, scores);
+    if (isa == K2_ISA_AVX512BF16) scores_avx512(q, keys, hd, len, scores, nextKeys);
     else k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, 0, len, isa);
     float max = -INFINITY;
     for (int64_t j = 0; j < len; j++)
@@ -995,7 +1004,7 @@ static void attention_head(const uint16_t* q, const uint16_t* keys, const uint16
     float acc[256];
     if (isa == K2_ISA_AVX512BF16 && hd % 16 == 0)
     {
-        weighted_sum_avx512(scores, values, hd, len, acc);
+        weighted_sum_avx512(scores, values, hd, len, acc, nextValues);
     }
     else if (isa == K2_ISA_AVX2 && hd % 8 == 0)
     {
@@ -1021,7 +1030,10 @@ int k2_attention_bf16(const uint16_t* q, const uint16_t* keys, const uint16_t* v
     float* scores = (float*)malloc(sizeof(float) * (size_t)len);
     if (!scores) return -1;
     for (int64_t h = h0; h < h1; h++)
-        attention_head(q + h * hd, keys + h * headStride, values + h * headStride, hd, len, scale, out + h * hd, scores, isa);
+    {
+        attention_head(q + h * hd, keys + h * headStride, values + h * headStride, hd, len, scale, out + h * hd, scores, isa,
+            h + 1 < h1 ? keys + (h + 1) * headStride : NULL, h + 1 < h1 ? values + (h + 1) * headStride : NULL);
+    }
     free(scores);
     return 0;
 }
