@@ -977,30 +977,103 @@ static K2_TARGET void scores_avx512(const uint16_t* q, const uint16_t* keys, int
 }
 
 /*
- * One query token, heads [h0, h1): out[h] = softmax(scale * q[h] . K[h, j]) V[h, j] over its own keys j < len, in j
- * order. On AVX-512 the next head's keys and values (nextKeys, nextValues, or NULL) are prefetched to L1 a line or two
- * per key while this head's are used: a head is only len x 128 bytes per stream, too short for the hardware prefetcher
- * to reach memory speed. 2-core Zen 5, 2026-12-03, 16 tokens x 71 keys x 24 layers of cache from memory: 10.5-11.0 ms
- * against 14.2-14.7 without (a burst of the whole next head at once gained only ~7 %). q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use
- * the product's reduction order; softmax and the weighted sum of values run in float32 in key order (fmaf per key).
+ * exp(x) for the softmax (x <= 0 there), the same operations on every ISA so every ISA gets the same bits: Cephes'
+ * expf (x = n ln2 + r with |r| <= ln2 / 2, a degree-6 polynomial in r, about 1 ulp) in fused multiply-adds (fmaf here,
+ * vfmadd in exp16). Under -87.33 (2^-126) it is 0, NaN stays NaN. libm's expf was a tenth of an attention call's time,
+ * one key at a time.
+ */
+#define EXP_LOG2E 1.44269504088896341f
+#define EXP_LN2_HI -0.693359375f
+#define EXP_LN2_LO 2.12194440e-4f
+#define EXP_MIN -87.33f
+static const float ExpPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+
+static float exp_scalar(float x)
+{
+    if (x != x) return x;
+    if (x < EXP_MIN) return 0.0f;
+    float n = rintf(x * EXP_LOG2E);
+    float r = fmaf(n, EXP_LN2_LO, fmaf(n, EXP_LN2_HI, x));
+    float p = ExpPoly[0];
+    for (int i = 1; i < 6; i++) p = fmaf(p, r, ExpPoly[i]);
+    float e = fmaf(p, r * r, r) + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return e * scale;
+}
+
+K2_INLINE K2_TARGET __m512 exp16(__m512 x)
+{
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(EXP_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(EXP_LN2_LO), _mm512_fmadd_ps(n, _mm512_set1_ps(EXP_LN2_HI), x));
+    __m512 p = _mm512_set1_ps(ExpPoly[0]);
+    for (int i = 1; i < 6; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(ExpPoly[i]));
+    __m512 e = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    __m512 y = _mm512_mul_ps(e, _mm512_castsi512_ps(bits));
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, _mm512_set1_ps(EXP_MIN), _CMP_LT_OQ), _mm512_setzero_ps());
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+
+/*
+ * Softmax weights of one head, in place: s[j] = exp(s[j] * scale - max) for j < len (max over the scaled scores);
+ * returns their sum, taken in 16 lanes (lane l: keys j = l mod 16, in order) folded as fold16 / hsum16, so AVX-512
+ * does 16 keys at a time and every ISA gets the same bits. A key-order sum was one dependent add per key.
+ */
+static float softmax_weights_scalar(float* s, int64_t len, float scale)
+{
+    float max = -INFINITY, lane[16] = {0};
+    for (int64_t j = 0; j < len; j++)
+    {
+        s[j] *= scale;
+        max = s[j] > max ? s[j] : max;
+    }
+    for (int64_t j = 0; j < len; j++)
+    {
+        s[j] = exp_scalar(s[j] - max);
+        lane[j % 16] += s[j];
+    }
+    return fold16(lane);
+}
+
+static K2_TARGET float softmax_weights_avx512(float* s, int64_t len, float scale)
+{
+    __m512 vmax = _mm512_set1_ps(-INFINITY), sum = _mm512_setzero_ps(), vscale = _mm512_set1_ps(scale);
+    for (int64_t j = 0; j < len; j += 16)
+    {
+        __mmask16 m = len - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (len - j)) - 1);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, s + j), vscale);
+        _mm512_mask_storeu_ps(s + j, m, v);
+        vmax = _mm512_mask_max_ps(vmax, m, v, vmax); /* a NaN score is passed over, as the scalar compare does */
+    }
+    __m512 max = _mm512_set1_ps(_mm512_reduce_max_ps(vmax));
+    for (int64_t j = 0; j < len; j += 16)
+    {
+        __mmask16 m = len - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (len - j)) - 1);
+        __m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + j), max));
+        _mm512_mask_storeu_ps(s + j, m, e);
+        sum = _mm512_mask_add_ps(sum, m, sum, e);
+    }
+    return hsum16(sum);
+}
+
+/*
+ * One query token, heads [h0, h1): out[h] = softmax(scale * q[h] . K[h, j]) V[h, j] over its own keys j < len.
+ * q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use the
+ * product's reduction order; the softmax weights and their sum come from softmax_weights_* (16 lanes); the weighted
+ * sum of values runs in float32 in key order (one fmaf per key). On AVX-512 the next head's keys and values
+ * (nextKeys, nextValues, or NULL) are prefetched to L1 a line or two per key while this head's are used: a head is
+ * only len x 128 bytes per stream, too short for the hardware prefetcher to reach memory speed. 2-core Zen 5,
+ * 2026-12-03, 16 tokens x 71 keys x 24 layers of cache from memory: 10.5-11.0 ms against 14.2-14.7 without (a burst
+ * of the whole next head at once gained only ~7 %).
  */
 static void attention_head(const uint16_t* q, const uint16_t* keys, const uint16_t* values, int64_t hd, int64_t len,
     float scale, uint16_t* out, float* scores, int isa, const uint16_t* nextKeys, const uint16_t* nextValues)
 {
     if (isa == K2_ISA_AVX512BF16) scores_avx512(q, keys, hd, len, scores, nextKeys);
     else k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, 0, len, isa);
-    float max = -INFINITY;
-    for (int64_t j = 0; j < len; j++)
-    {
-        scores[j] *= scale;
-        max = scores[j] > max ? scores[j] : max;
-    }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < len; j++)
-    {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
+    float sum = isa == K2_ISA_AVX512BF16 ? softmax_weights_avx512(scores, len, scale) : softmax_weights_scalar(scores, len, scale);
     float acc[256];
     if (isa == K2_ISA_AVX512BF16 && hd % 16 == 0)
     {
