@@ -9,7 +9,7 @@ namespace Kosmos2.Kernels;
 public sealed unsafe class Bf16Kernels
 {
     // Pieces per thread: small enough that a core taken away by another process costs a fraction of a piece
-    // (2-core machine shared with builds), large enough that a piece of a [2048, 2048] product is ≥ 64 features.
+    // (2-core machine shared with builds), large enough that a piece of a [2048, 2048] product is ≥ 64 features on average.
     private const int PiecesPerThread = 4;
     private const int MinFeaturesPerPiece = 48;
 
@@ -262,9 +262,10 @@ public sealed unsafe class Bf16Kernels
     private const long MinRowWorkToSplit = 32 * 1024;
 
     /// <summary>
-    /// Runs <paramref name="body"/>(start, end) over [0, <paramref name="count"/>) cut into <paramref name="pieces"/> on
-    /// the worker team, every boundary on a multiple of <paramref name="step"/> (a micro-kernel's width, so no piece runs
-    /// a narrow edge tile); empty pieces are skipped, and one piece or one thread runs the whole range on the caller.
+    /// Runs <paramref name="body"/>(start, end) over [0, <paramref name="count"/>) cut into <paramref name="pieces"/> of
+    /// decreasing size on the worker team, every boundary on a multiple of <paramref name="step"/> (a micro-kernel's
+    /// width, so no piece runs a narrow edge tile); empty pieces are skipped, and one piece or one thread runs the whole
+    /// range on the caller.
     /// Which piece an element falls in never changes what it computes.
     /// </summary>
     private void Split(long count, int step, int pieces, Action<long, long> body)
@@ -274,11 +275,16 @@ public sealed unsafe class Bf16Kernels
             body(0, count);
             return;
         }
+        // Piece p weighs pieces − p (8, 7, …, 1 of 36 at 8 pieces): pieces are claimed in order, so the last ones, which
+        // decide how long one thread waits for the other at the end of a call, are the smallest. Against equal pieces,
+        // in one process, alternating (2-core Zen 5, 2026-12-03): a 16-row step 0.965-0.987x, a 1-row step 0.925x.
         var units = (count + step - 1) / step;
+        var total = (long)pieces * (pieces + 1) / 2;
+        long Boundary(int p) => Math.Min(count, units * ((long)p * pieces - (long)p * (p - 1) / 2) / total * step);
         WorkerTeam.Shared.Run(pieces, Threads, p =>
         {
-            var start = Math.Min(count, units * p / pieces * step);
-            var end = Math.Min(count, units * (p + 1) / pieces * step);
+            var start = Boundary(p);
+            var end = Boundary(p + 1);
             if (end > start)
             {
                 body(start, end);
