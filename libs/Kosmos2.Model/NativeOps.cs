@@ -127,6 +127,16 @@ internal static unsafe partial class NativeOps
             1 / MathF.Sqrt(headDim), Bf16(output), d);
     }
 
+    /// <summary>The values of a contiguous float32 CPU tensor, valid while it lives.</summary>
+    public static ReadOnlySpan<float> Floats(Tensor t)
+    {
+        if (t.dtype != ScalarType.Float32)
+        {
+            throw new ArgumentException($"Expected a float32 tensor, got {t.dtype}.");
+        }
+        return new ReadOnlySpan<float>(Data(t), checked((int)t.NumberOfElements));
+    }
+
     private static ushort* Bf16(Tensor t)
     {
         if (t.dtype != ScalarType.BFloat16)
