@@ -40,7 +40,7 @@ internal static class Kosmos2Ops
     /// m = 4 (4.7 → 6.1 ms) while winning at m = 16 (10.1 → 7.2 ms) — no rule worth the risk for a non-serving dtype.
     /// With <paramref name="kernels"/> (Decoder:Kernels = native) a bf16 CPU product goes to <see cref="Bf16Kernels"/>
     /// instead: batch-invariant, and one weight read for all rows at any row count; <paramref name="packed"/>: the
-    /// weight is in <see cref="Bf16Kernels.Pack"/>'s layout (the decoder blocks' weights while native kernels run).
+    /// weight is in <see cref="Bf16Kernels.Pack"/>'s layout (the decoder's and the vision encoder's weights while native kernels run).
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Bf16Kernels? kernels = null, bool packed = false)
     {

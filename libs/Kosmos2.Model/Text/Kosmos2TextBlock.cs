@@ -38,7 +38,7 @@ public sealed class Kosmos2TextBlock : nn.Module
 
     /// <summary>
     /// Native bf16 kernels for this block's products and attention (null: libtorch). With kernels, the block's weights
-    /// are packed in place for them when they can be (bf16 on the CPU, q/k/v fused, shapes in whole groups of 16);
+    /// are packed in place for them when they can be (bf16 on the CPU, q/k/v fused, 16 features or more and an even input count);
     /// without, they are restored, so libtorch reads them as loaded.
     /// </summary>
     internal void UseKernels(Bf16Kernels? kernels)
