@@ -235,6 +235,56 @@ public sealed unsafe class Bf16Kernels
         WorkerTeam.Shared.Run(pieces, Threads, Run);
     }
 
+    /// <summary>True when <see cref="EncoderAttention"/> takes heads of this size (even, as the products' pairs).</summary>
+    public static bool EncoderAttentionTakes(int headDim) => headDim >= 2 && headDim % 2 == 0;
+
+    /// <summary>
+    /// Unmasked attention, every query of an image over all of that image's keys (a vision encoder's self-attention, a
+    /// projection's cross-attention), per head: out = softmax(scale·q·Kᵀ)·V, scores and the weighted sum as packed
+    /// products, the softmax in float32, its weights rounded to bf16 unnormalised (as libtorch's CPU flash attention)
+    /// and each output divided by its sum once (native/k2kernels.c). Image b's queries are rows
+    /// [b·queries, (b + 1)·queries) of <paramref name="q"/> (stride <paramref name="ldq"/>), its keys and values rows
+    /// [b·length, (b + 1)·length) of <paramref name="keys"/> and <paramref name="values"/> (stride <paramref name="ldkv"/>),
+    /// head h at columns [h·headDim, (h + 1)·headDim) of each; out likewise (stride <paramref name="ldo"/>). Split over
+    /// images × heads; an image's output depends on that image alone, the same bits on every instruction set.
+    /// </summary>
+    public void EncoderAttention(ushort* q, long ldq, ushort* keys, ushort* values, long ldkv, int images, int queries, int length, int heads,
+        int headDim, float scale, ushort* output, long ldo)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(images, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(queries, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(length, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(heads, 1);
+        if (!EncoderAttentionTakes(headDim))
+        {
+            throw new ArgumentOutOfRangeException(nameof(headDim), headDim, "Encoder attention takes an even head size.");
+        }
+        var isa = (int)Isa;
+        var items = images * heads;
+        var work = 2L * images * heads * queries * length * headDim;
+        var pieces = work < MinWorkToSplit ? 1 : Math.Clamp(items, 1, Threads * PiecesPerThread);
+        var failed = 0;
+        Split(items, 1, pieces, (i0, i1) =>
+        {
+            for (var i = i0; i < i1;)
+            {
+                var image = i / heads;
+                var h0 = i % heads;
+                var h1 = Math.Min(heads, h0 + (i1 - i));
+                if (NativeMethods.EncoderAttentionBf16(q + image * queries * ldq, ldq, keys + image * length * ldkv, values + image * length * ldkv, ldkv,
+                    queries, length, headDim, scale, output + image * queries * ldo, ldo, h0, h1, isa) != 0)
+                {
+                    Interlocked.Exchange(ref failed, 1);
+                }
+                i += h1 - h0;
+            }
+        });
+        if (failed != 0)
+        {
+            throw new InvalidOperationException("Encoder attention could not allocate its scratch (out of memory).");
+        }
+    }
+
     /// <summary>
     /// LayerNorm of each of <paramref name="rows"/> bf16 rows over its <paramref name="width"/> values in float32 (mean and
     /// biased variance summed in a fixed order per row, native/k2kernels.c), times gamma plus beta, rounded to bf16 once.
@@ -255,6 +305,18 @@ public sealed unsafe class Bf16Kernels
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         var isa = (int)Isa;
         Split(count, 1, count < MinRowWorkToSplit ? 1 : Threads, (i0, i1) => NativeMethods.AddBf16(a + i0, b + i0, y + i0, i1 - i0, isa));
+    }
+
+    /// <summary>
+    /// y[i] = x[i]·sigmoid(1.702·x[i]) (CLIP's quick_gelu) with libtorch's roundings on bf16 (x·1.702, the sigmoid and the
+    /// product each rounded to bf16), the sigmoid's exp the kernels' own: the same bits on every instruction set, at most
+    /// one bf16 step from libtorch's; y may be x.
+    /// </summary>
+    public void QuickGelu(ushort* x, ushort* y, long count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        var isa = (int)Isa;
+        Split(count, 16, count < MinRowWorkToSplit ? 1 : Threads, (i0, i1) => NativeMethods.QuickGeluBf16(x + i0, y + i0, i1 - i0, isa));
     }
 
     // Values of row work (norms, adds) below which a call stays on the calling thread: one 2,048-wide decode row takes

@@ -31,6 +31,13 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "k2_add_bf16")]
     internal static partial void AddBf16(ushort* a, ushort* b, ushort* y, long n, int isa);
 
+    [LibraryImport(Library, EntryPoint = "k2_encoder_attention_bf16")]
+    internal static partial int EncoderAttentionBf16(ushort* q, long ldq, ushort* k, ushort* v, long ldkv, long queries, long length, long headDim,
+        float scale, ushort* output, long ldo, long h0, long h1, int isa);
+
+    [LibraryImport(Library, EntryPoint = "k2_quick_gelu_bf16")]
+    internal static partial void QuickGeluBf16(ushort* x, ushort* y, long n, int isa);
+
     [LibraryImport(Library, EntryPoint = "k2_pack_bf16")]
     internal static partial int PackBf16(ushort* w, long n, long k, int unpack);
 

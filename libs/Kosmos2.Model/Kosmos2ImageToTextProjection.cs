@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using Kosmos2.Model.Text;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -31,11 +32,27 @@ public sealed class Kosmos2ImageToTextProjection : nn.Module<Tensor, Tensor>, IP
         RegisterComponents();
     }
 
+    private readonly KernelBinding _native = new();
+
+    /// <summary>
+    /// Native bf16 kernels for dense and x_attn (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>. With
+    /// kernels, their weights are packed in place for them when they can be, and restored without.
+    /// </summary>
+    internal Bf16Kernels? Kernels
+    {
+        get => _native.Kernels;
+        set
+        {
+            _native.Use(value, _dense.weight!);
+            _xAttn.Kernels = value;
+        }
+    }
+
     /// <summary>image_features [B, 257, Dv] (post-LN, L2-normalised) → image_embeds [B, 64, D].</summary>
     public override Tensor forward(Tensor imageFeatures)
     {
         using var scope = NewDisposeScope();
-        var h = _dense.forward(imageFeatures.to(_dense.weight!.dtype)); // [B, 257, D]
+        var h = Kosmos2Ops.Linear(imageFeatures.to(_dense.weight!.dtype), _dense.weight!, _dense.bias, Kernels, _native.Packed); // [B, 257, D]
         var latent = _latentQuery.unsqueeze(0).expand(h.shape[0], -1, -1); // [B, 64, D]
         var keyValue = torch.cat([h, latent], dim: 1); // [B, 321, D]
         return _xAttn.ForwardCross(latent, keyValue).MoveToOuterDisposeScope();

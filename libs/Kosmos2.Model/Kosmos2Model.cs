@@ -126,9 +126,11 @@ public sealed class Kosmos2Model : IDisposable
     }
 
     /// <summary>
-    /// Runs the vision encoder's bf16 products on <paramref name="kernels"/> (null: libtorch); its attention stays on
-    /// libtorch. With kernels, the encoder's projection and MLP weights are packed in place for them where the shapes
-    /// allow, and restored without (as the decoder's). The decoder's choice is <see cref="Kosmos2TextForCausalLM.UseKernels"/>.
+    /// Runs the vision encoder's and the image-to-text projection's bf16 work on <paramref name="kernels"/> (null:
+    /// libtorch): products, attention, the encoder layers' layer norms, residual adds and quick_gelu (the embeddings and
+    /// the first and last layer norms stay on libtorch). With kernels, the products' weights are packed in place for
+    /// them where the shapes allow, and restored without (as the decoder's). An image's embeddings depend on that image
+    /// alone, whatever else is in its batch. The decoder's choice is <see cref="Kosmos2TextForCausalLM.UseKernels"/>.
     /// </summary>
     public void UseVisionKernels(Bf16Kernels? kernels)
     {
@@ -142,8 +144,12 @@ public sealed class Kosmos2Model : IDisposable
                 case Vision.Kosmos2VisionMLP mlp:
                     mlp.Kernels = kernels;
                     break;
+                case Vision.Kosmos2VisionEncoderLayer layer:
+                    layer.Kernels = kernels;
+                    break;
             }
         }
+        Module.ImageToTextProjection.Kernels = kernels;
     }
 
     public void Dispose() => Module.Dispose();

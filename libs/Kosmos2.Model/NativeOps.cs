@@ -127,6 +127,29 @@ internal static unsafe partial class NativeOps
             1 / MathF.Sqrt(headDim), Bf16(output), d);
     }
 
+    /// <summary>True when <see cref="FullAttentionInto"/> takes heads of this size.</summary>
+    public static bool TakesFullAttention(long width, int heads) => width % heads == 0 && Bf16Kernels.EncoderAttentionTakes((int)(width / heads));
+
+    /// <summary>
+    /// Unmasked attention of each image's queries over all of that image's keys (the vision encoder's self-attention,
+    /// the projection's cross-attention; <see cref="Bf16Kernels.EncoderAttention"/>): q [B, T, D], keys/values
+    /// [B, L, D] (contiguous, heads side by side in D) into <paramref name="output"/> [B, T, D].
+    /// </summary>
+    public static void FullAttentionInto(Bf16Kernels kernels, Tensor q, Tensor keys, Tensor values, int heads, Tensor output)
+    {
+        var d = q.shape[2];
+        var headDim = (int)(d / heads);
+        kernels.EncoderAttention(Bf16(q), d, Bf16(keys), Bf16(values), d, (int)q.shape[0], (int)q.shape[1], (int)keys.shape[1], heads, headDim,
+            1 / MathF.Sqrt(headDim), Bf16(output), d);
+    }
+
+    /// <summary>x = quick_gelu(x) in place (bf16, contiguous); see <see cref="Bf16Kernels.QuickGelu"/>.</summary>
+    public static void QuickGeluInPlace(Bf16Kernels kernels, Tensor x)
+    {
+        var p = Bf16(x);
+        kernels.QuickGelu(p, p, x.NumberOfElements);
+    }
+
     /// <summary>The values of a contiguous float32 CPU tensor, valid while it lives.</summary>
     public static ReadOnlySpan<float> Floats(Tensor t)
     {

@@ -101,6 +101,51 @@ public sealed unsafe class RowOpsTests
         }
     }
 
+    [Fact]
+    public void QuickGelu_gives_every_bf16_value_the_same_bits_on_every_isa_and_thread_count_within_a_step_of_torchs_roundings()
+    {
+        // Every bf16 bit pattern (normal, denormal, zero, infinite, NaN), twice over so the call splits over threads.
+        var x = Enumerable.Range(0, 2 * 65536).Select(i => (ushort)i).ToArray();
+        var reference = QuickGelu(new Bf16Kernels(KernelIsa.Portable, threads: 1), x);
+        foreach (var isa in Bf16Kernels.Supported)
+        {
+            foreach (var threads in new[] { 1, Environment.ProcessorCount })
+            {
+                Assert.Equal(reference, QuickGelu(new Bf16Kernels(isa, threads), x));
+            }
+        }
+        var exactSteps = 0;
+        for (var i = 0; i < 65536; i++)
+        {
+            // libtorch on a bf16 tensor: t = bf16(x * 1.702f), s = bf16(1 / (1 + exp(-t))) in float32 (exp overflowing to
+            // infinity past 88.72, so s = 0 there), y = bf16(x * s); here exp in float64, rounded to float32.
+            var value = Bf16.ToFloat((ushort)i);
+            var t = Bf16.ToFloat(Bf16.FromFloat(value * 1.702f));
+            var sigmoid = Bf16.ToFloat(Bf16.FromFloat(1f / (1f + (float)Math.Exp(-(double)t))));
+            var expected = Bf16.ToFloat(Bf16.FromFloat(value * sigmoid));
+            var got = Bf16.ToFloat(reference[i]);
+            if (float.IsNaN(expected))
+            {
+                Assert.True(float.IsNaN(got), $"quick_gelu({value}) = {got}, NaN expected");
+                continue;
+            }
+            // The kernels' exp is within an ulp or two of float64's: the sigmoid may land one bf16 step away near a rounding boundary.
+            Assert.True(got == expected || Math.Abs(got - expected) <= Math.Abs(expected) * Math.Pow(2, -7), $"quick_gelu({value}) = {got}, {expected} expected");
+            exactSteps += got == expected ? 1 : 0;
+        }
+        Assert.True(exactSteps >= 65536 * 99 / 100, $"only {exactSteps} of 65,536 values equal torch's roundings exactly");
+    }
+
+    private static ushort[] QuickGelu(Bf16Kernels kernels, ushort[] x)
+    {
+        var y = new ushort[x.Length];
+        fixed (ushort* px = x, py = y)
+        {
+            kernels.QuickGelu(px, py, x.Length);
+        }
+        return y;
+    }
+
     private static ushort[] LayerNorm(Bf16Kernels kernels, ushort[] x, int rows, int width, ushort[] gamma, ushort[] beta, float eps)
     {
         var y = new ushort[rows * width];

@@ -36,15 +36,16 @@ public sealed class KosmosTextAttention : nn.Module
     private readonly KernelBinding _native = new();
 
     /// <summary>
-    /// Native bf16 kernels for the products and attention (null: libtorch). Set by <see cref="Kosmos2TextForCausalLM.UseKernels"/>;
-    /// with kernels, the fused q/k/v and out_proj weights are packed in place for them when they can be (and restored
-    /// without), so the q/k/v projections' parameters, views of the fused weight, read as packed bytes meanwhile.
-    /// Unfused projections are never packed.
+    /// Native bf16 kernels for the products and attention (null: libtorch). Set by <see cref="Kosmos2TextForCausalLM.UseKernels"/>
+    /// (the decoder's self-attention) and <see cref="Kosmos2ImageToTextProjection.Kernels"/> (x_attn); with kernels, the
+    /// fused q/k/v and out_proj weights, or the four projections' weights where q/k/v are not fused (x_attn), are packed
+    /// in place for them when they can be (and restored without), so the q/k/v projections' parameters, views of the
+    /// fused weight, read as packed bytes meanwhile.
     /// </summary>
     internal Bf16Kernels? Kernels
     {
         get => _native.Kernels;
-        set => _native.Use(value, HasFusedQkv ? [_qkvWeight!, _outProj.weight!] : []);
+        set => _native.Use(value, HasFusedQkv ? [_qkvWeight!, _outProj.weight!] : [_qProj.weight!, _kProj.weight!, _vProj.weight!, _outProj.weight!]);
     }
 
     public KosmosTextAttention(int embedDim, int heads, double layerNormEps, bool addInnerAttnLayerNorm, Device? device, ScalarType? dtype)
@@ -63,10 +64,17 @@ public sealed class KosmosTextAttention : nn.Module
     public Tensor ForwardCross(Tensor query, Tensor keyValue)
     {
         using var scope = NewDisposeScope();
-        var q = Kosmos2Ops.SplitHeads(_qProj.forward(query), _heads);
-        var k = Kosmos2Ops.SplitHeads(_kProj.forward(keyValue), _heads);
-        var v = Kosmos2Ops.SplitHeads(_vProj.forward(keyValue), _heads);
-        return Finish(Kosmos2Ops.MergeHeads(Kosmos2Ops.Attention(q, k, v, null))).MoveToOuterDisposeScope();
+        var q = Kosmos2Ops.Linear(query, _qProj.weight!, _qProj.bias, Kernels, _native.Packed);
+        var k = Kosmos2Ops.Linear(keyValue, _kProj.weight!, _kProj.bias, Kernels, _native.Packed);
+        var v = Kosmos2Ops.Linear(keyValue, _vProj.weight!, _vProj.bias, Kernels, _native.Packed);
+        if (Kernels is { } kernels && NativeOps.Takes(q, _qProj.weight!) && NativeOps.TakesFullAttention(q.shape[^1], _heads))
+        {
+            var attended = torch.empty_like(q);
+            NativeOps.FullAttentionInto(kernels, q.contiguous(), k.contiguous(), v.contiguous(), _heads, attended);
+            return Finish(attended).MoveToOuterDisposeScope();
+        }
+        var attention = Kosmos2Ops.Attention(Kosmos2Ops.SplitHeads(q, _heads), Kosmos2Ops.SplitHeads(k, _heads), Kosmos2Ops.SplitHeads(v, _heads), null);
+        return Finish(Kosmos2Ops.MergeHeads(attention)).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -82,7 +90,7 @@ public sealed class KosmosTextAttention : nn.Module
         using var scope = NewDisposeScope();
         var qkv = _qkvWeight is not null && _qkvBias is not null
             ? Kosmos2Ops.Linear(hidden, _qkvWeight, _qkvBias, Kernels, _native.Packed)
-            : torch.cat([_qProj.forward(hidden), _kProj.forward(hidden), _vProj.forward(hidden)], -1); // [B, T, 3D] or [1, N, 3D]
+            : torch.cat([.. new[] { _qProj, _kProj, _vProj }.Select(p => Kosmos2Ops.Linear(hidden, p.weight!, p.bias, Kernels, _native.Packed))], -1); // [B, T, 3D] or [1, N, 3D]
         var merged = new Tensor[batches.Count];
         for (var i = 0; i < batches.Count; i++)
         {

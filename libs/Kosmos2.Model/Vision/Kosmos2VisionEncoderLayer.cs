@@ -1,3 +1,4 @@
+using Kosmos2.Kernels;
 using TorchSharp.Modules;
 using TorchSharp.Utils;
 using static TorchSharp.torch;
@@ -29,10 +30,26 @@ public sealed class Kosmos2VisionEncoderLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>Native bf16 kernels for the layer norms and residual adds (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>.</summary>
+    internal Bf16Kernels? Kernels { get; set; }
+
     /// <summary>[B, 257, Dv] → [B, 257, Dv].</summary>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
+        if (Kernels is { } kernels && NativeOps.Takes(hidden, _layerNorm1.weight!))
+        {
+            // Per row, on every thread: libtorch ran these on its one thread beside the kernels.
+            var input = hidden.contiguous();
+            var normed = empty_like(input);
+            NativeOps.LayerNormInto(kernels, input, _layerNorm1, normed);
+            var attended = _selfAttn.forward(normed);
+            NativeOps.AddInto(kernels, attended, input); // hidden + attention (a float add, either order)
+            NativeOps.LayerNormInto(kernels, attended, _layerNorm2, normed);
+            var output = _mlp.forward(normed);
+            NativeOps.AddInto(kernels, output, attended);
+            return output.MoveToOuterDisposeScope();
+        }
         var h = hidden + _selfAttn.forward(Kosmos2Ops.LayerNorm(hidden, _layerNorm1));
         h = h + _mlp.forward(Kosmos2Ops.LayerNorm(h, _layerNorm2));
         return h.MoveToOuterDisposeScope();

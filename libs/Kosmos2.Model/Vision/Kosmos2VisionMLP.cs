@@ -37,7 +37,15 @@ public sealed class Kosmos2VisionMLP : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        var h = Kosmos2Ops.QuickGelu(Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _native.Packed));
+        var h = Kosmos2Ops.Linear(hidden, _fc1.weight!, _fc1.bias, Kernels, _native.Packed);
+        if (Kernels is { } kernels && NativeOps.Takes(h, _fc1.weight!))
+        {
+            NativeOps.QuickGeluInPlace(kernels, h); // h is the product's fresh output
+        }
+        else
+        {
+            h = Kosmos2Ops.QuickGelu(h);
+        }
         return Kosmos2Ops.Linear(h, _fc2.weight!, _fc2.bias, Kernels, _native.Packed).MoveToOuterDisposeScope();
     }
 }
