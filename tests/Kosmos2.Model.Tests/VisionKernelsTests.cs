@@ -51,4 +51,20 @@ public sealed class VisionKernelsTests(ITestOutputHelper output)
             Assert.True(nativeDiff <= 2 * torchDiff + 0.01 * spread, $"{name}: native bf16 embeddings differ by {nativeDiff:F4}, libtorch's by {torchDiff:F4}");
         }
     }
+
+    [Fact]
+    public void Libtorch_embeddings_are_the_same_bits_before_and_after_the_native_kernels_ran()
+    {
+        using var scope = NewDisposeScope();
+        using var model = Kosmos2Model.Load(RepoPaths.GoldenModelDir, ScalarType.BFloat16, torch.CPU);
+        using var file = GoldenData.ImageTensors(GoldenData.ImageNames()[0]);
+        var pixels = file.Read("pixel_values");
+        var before = model.EncodeImages(pixels);
+        model.UseVisionKernels(Kernels.Bf16Kernels.Best()); // packs the weights in place
+        var native = model.EncodeImages(pixels);
+        model.UseVisionKernels(null); // restores them
+        var after = model.EncodeImages(pixels);
+        Assert.True(before.contiguous().bytes.SequenceEqual(after.contiguous().bytes), "libtorch's embeddings changed after the native kernels ran: a weight was not restored");
+        Assert.False(native.contiguous().bytes.SequenceEqual(before.contiguous().bytes), "the native kernels did not run (their embeddings are libtorch's bits)");
+    }
 }
