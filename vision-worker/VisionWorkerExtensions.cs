@@ -42,7 +42,7 @@ public static class VisionWorkerExtensions
                     progressLogger.LogInformation("libtorch intra-op threads: {Threads} (Vision:Threads = {Requested}; 0 = the CPUs this process may use)",
                         threads, options.Threads);
                     var encoder = TorchVisionEncoder.Load(options, threads, new SynchronousProgress(progressLogger), out var kernels);
-                    progressLogger.LogInformation("Vision bf16 products: {Kernels} (Vision:Kernels = {Setting})", kernels, options.Kernels);
+                    progressLogger.LogInformation("Vision bf16 encoder and projection: {Kernels} (Vision:Kernels = {Setting})", kernels, options.Kernels);
                     return encoder;
                 },
                 new EncoderLoopOptions(options.MaxBatch, TimeSpan.FromMilliseconds(options.MaxBatchWaitMs), options.MaxQueue),

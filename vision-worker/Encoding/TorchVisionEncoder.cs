@@ -29,7 +29,7 @@ public sealed class TorchVisionEncoder : IVisionEncoder
     public ModelIdentity Identity { get; }
 
     /// <summary>
-    /// Loads the vision half of the configured model (see <see cref="ModelSource"/>) on this thread, its bf16 products on
+    /// Loads the vision half of the configured model (see <see cref="ModelSource"/>) on this thread, its bf16 encoder and projection on
     /// the kernels <see cref="ModelSourceOptions.Kernels"/> picks over <paramref name="threads"/> threads.
     /// <paramref name="kernelsChosen"/> says which (for the log).
     /// </summary>
