@@ -1063,6 +1063,11 @@ static K2_TARGET float softmax_weights_avx512(float* s, int64_t len, float scale
     return hsum16(sum);
 }
 
+static float softmax_weights(float* s, int64_t len, float scale, int isa)
+{
+    return isa == K2_ISA_AVX512BF16 ? softmax_weights_avx512(s, len, scale) : softmax_weights_scalar(s, len, scale);
+}
+
 /*
  * One query token, heads [h0, h1): out[h] = softmax(scale * q[h] . K[h, j]) V[h, j] over its own keys j < len.
  * q, out: [H, hd] bf16; keys/values: [H, *, hd] bf16 with head stride headStride, key stride hd. Scores use the
@@ -1078,7 +1083,7 @@ static void attention_head(const uint16_t* q, const uint16_t* keys, const uint16
 {
     if (isa == K2_ISA_AVX512BF16) scores_avx512(q, keys, hd, len, scores, nextKeys);
     else k2_linear_bf16(q, 1, hd, keys, hd, hd, NULL, scores, len, 1, 0, len, isa);
-    float sum = isa == K2_ISA_AVX512BF16 ? softmax_weights_avx512(scores, len, scale) : softmax_weights_scalar(scores, len, scale);
+    float sum = softmax_weights(scores, len, scale, isa);
     float acc[256];
     if (isa == K2_ISA_AVX512BF16 && hd % 16 == 0)
     {
@@ -1217,6 +1222,23 @@ static void divide_round(const float* s, int64_t n, float divisor, uint16_t* y, 
 }
 
 /*
+ * y [rows, n] (float32, stride ldy) = x · w^T for a weight w [n, k] (k even) stored as rows in scratch memory: its whole
+ * groups of 16 rows are packed in place first and run on the packed product, the last n % 16 rows on the stored-layout
+ * one (as Bf16Kernels.LinearPacked does with a packed weight's tail). Returns 0, or -1 when packing finds no memory.
+ */
+static int pack_and_multiply(const uint16_t* x, int64_t rows, int64_t ldx, uint16_t* w, int64_t n, int64_t k, float* y, int64_t ldy, int isa)
+{
+    int64_t groups = n / 16;
+    if (groups > 0)
+    {
+        if (k2_pack_bf16(w, groups * 16, k, 0) != 0) return -1;
+        k2_linear_packed_bf16(x, rows, ldx, w, k, NULL, y, ldy, 1, 0, groups, isa);
+    }
+    if (groups * 16 < n) k2_linear_bf16(x, rows, ldx, w, k, k, NULL, y, ldy, 1, groups * 16, n, isa);
+    return 0;
+}
+
+/*
  * Unmasked attention of one image's `queries` query rows over its `len` key rows, heads [h0, h1): q row i at
  * q + i * ldq, key and value row j at k + j * ldkv and v + j * ldkv, output row i at out + i * ldo, head h at column
  * h * hd of each. Per head, as matrix products (the decode attention's one query at a time ran 45 ms of a 300 ms
@@ -1233,7 +1255,7 @@ int k2_encoder_attention_bf16(const uint16_t* q, int64_t ldq, const uint16_t* k,
     int64_t queries, int64_t len, int64_t hd, float scale, uint16_t* out, int64_t ldo, int64_t h0, int64_t h1, int isa)
 {
     if (hd < 2 || hd % 2 != 0 || len < 1 || queries < 1) return -1;
-    int64_t len2 = len + (len & 1), keyGroups = len / 16, featureGroups = hd / 16;
+    int64_t len2 = len + (len & 1);
     uint16_t* keys = (uint16_t*)malloc(sizeof(uint16_t) * (size_t)(len * hd));
     uint16_t* valuesT = (uint16_t*)malloc(sizeof(uint16_t) * (size_t)(hd * len2));
     float* scores = (float*)malloc(sizeof(float) * (size_t)(queries * len));
@@ -1251,25 +1273,23 @@ int k2_encoder_attention_bf16(const uint16_t* q, int64_t ldq, const uint16_t* k,
         }
         if (len2 > len)
             for (int64_t d = 0; d < hd; d++) valuesT[d * len2 + len] = 0;
-        if ((keyGroups > 0 && k2_pack_bf16(keys, keyGroups * 16, hd, 0) != 0) ||
-            (featureGroups > 0 && k2_pack_bf16(valuesT, featureGroups * 16, len2, 0) != 0))
+        if (pack_and_multiply(q + h * hd, queries, ldq, keys, len, hd, scores, len, isa) != 0)
         {
             rc = -1;
             break;
         }
-        const uint16_t* qh = q + h * hd;
-        if (keyGroups > 0) k2_linear_packed_bf16(qh, queries, ldq, keys, hd, NULL, scores, len, 1, 0, keyGroups, isa);
-        if (keyGroups * 16 < len) k2_linear_bf16(qh, queries, ldq, keys, hd, hd, NULL, scores, len, 1, keyGroups * 16, len, isa);
         for (int64_t i = 0; i < queries; i++)
         {
             float* s = scores + i * len;
-            sums[i] = isa == K2_ISA_AVX512BF16 ? softmax_weights_avx512(s, len, scale) : softmax_weights_scalar(s, len, scale);
+            sums[i] = softmax_weights(s, len, scale, isa);
             divide_round(s, len, 1.0f, weights + i * len2, isa);
             if (len2 > len) weights[i * len2 + len] = 0;
         }
-        if (featureGroups > 0) k2_linear_packed_bf16(weights, queries, len2, valuesT, len2, NULL, acc, hd, 1, 0, featureGroups, isa);
-        if (featureGroups * 16 < hd)
-            k2_linear_bf16(weights, queries, len2, valuesT, len2, len2, NULL, acc, hd, 1, featureGroups * 16, hd, isa);
+        if (pack_and_multiply(weights, queries, len2, valuesT, hd, len2, acc, hd, isa) != 0)
+        {
+            rc = -1;
+            break;
+        }
         for (int64_t i = 0; i < queries; i++) divide_round(acc + i * hd, hd, sums[i], out + i * ldo + h * hd, isa);
     }
     free(keys);
