@@ -67,14 +67,7 @@ public sealed class KosmosTextAttention : nn.Module
         var q = Kosmos2Ops.Linear(query, _qProj.weight!, _qProj.bias, Kernels, _native.Packed);
         var k = Kosmos2Ops.Linear(keyValue, _kProj.weight!, _kProj.bias, Kernels, _native.Packed);
         var v = Kosmos2Ops.Linear(keyValue, _vProj.weight!, _vProj.bias, Kernels, _native.Packed);
-        if (Kernels is { } kernels && NativeOps.Takes(q, _qProj.weight!) && NativeOps.TakesFullAttention(q.shape[^1], _heads))
-        {
-            var attended = torch.empty_like(q);
-            NativeOps.FullAttentionInto(kernels, q.contiguous(), k.contiguous(), v.contiguous(), _heads, attended);
-            return Finish(attended).MoveToOuterDisposeScope();
-        }
-        var attention = Kosmos2Ops.Attention(Kosmos2Ops.SplitHeads(q, _heads), Kosmos2Ops.SplitHeads(k, _heads), Kosmos2Ops.SplitHeads(v, _heads), null);
-        return Finish(Kosmos2Ops.MergeHeads(attention)).MoveToOuterDisposeScope();
+        return Finish(Kosmos2Ops.FullAttention(q, k, v, _heads, Kernels)).MoveToOuterDisposeScope();
     }
 
     /// <summary>

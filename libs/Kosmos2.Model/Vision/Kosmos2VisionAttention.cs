@@ -37,7 +37,7 @@ public sealed class Kosmos2VisionAttention : nn.Module<Tensor, Tensor>
     private readonly KernelBinding _native = new();
 
     /// <summary>
-    /// Native bf16 kernels for the projections (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>. With
+    /// Native bf16 kernels for the projections and the attention (null: libtorch); see <see cref="Kosmos2Model.UseVisionKernels"/>. With
     /// kernels, the four projection weights are packed in place for them when they can be, and restored without.
     /// </summary>
     internal Bf16Kernels? Kernels
@@ -50,28 +50,10 @@ public sealed class Kosmos2VisionAttention : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor hidden)
     {
         using var scope = NewDisposeScope();
-        if (Kernels is { } kernels && NativeOps.Takes(hidden, _qProj.weight!) && NativeOps.TakesFullAttention(hidden.shape[^1], _heads))
-        {
-            return ForwardNative(kernels, hidden).MoveToOuterDisposeScope();
-        }
-        var q = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _qProj.weight!, _qProj.bias, Kernels, _native.Packed), _heads);
-        var k = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _kProj.weight!, _kProj.bias, Kernels, _native.Packed), _heads);
-        var v = Kosmos2Ops.SplitHeads(Kosmos2Ops.Linear(hidden, _vProj.weight!, _vProj.bias, Kernels, _native.Packed), _heads);
-        var a = Kosmos2Ops.MergeHeads(Kosmos2Ops.Attention(q, k, v, null));
+        var q = Kosmos2Ops.Linear(hidden, _qProj.weight!, _qProj.bias, Kernels, _native.Packed);
+        var k = Kosmos2Ops.Linear(hidden, _kProj.weight!, _kProj.bias, Kernels, _native.Packed);
+        var v = Kosmos2Ops.Linear(hidden, _vProj.weight!, _vProj.bias, Kernels, _native.Packed);
+        var a = Kosmos2Ops.FullAttention(q, k, v, _heads, Kernels);
         return Kosmos2Ops.Linear(a, _outProj.weight!, _outProj.bias, Kernels, _native.Packed).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// The same on the native kernels end to end: the attention too (<see cref="NativeOps.FullAttentionInto"/>), where
-    /// libtorch's ran on the one thread it keeps beside the kernels: ~85 ms of a ~420 ms ViT-L encode on the 2-core Zen 5.
-    /// </summary>
-    private Tensor ForwardNative(Bf16Kernels kernels, Tensor hidden)
-    {
-        var q = NativeOps.Linear(kernels, hidden, _qProj.weight!, _qProj.bias, packed: _native.Packed); // [B, T, Dv]
-        var keys = NativeOps.Linear(kernels, hidden, _kProj.weight!, _kProj.bias, packed: _native.Packed);
-        var values = NativeOps.Linear(kernels, hidden, _vProj.weight!, _vProj.bias, packed: _native.Packed);
-        var attended = empty_like(q);
-        NativeOps.FullAttentionInto(kernels, q, keys, values, _heads, attended);
-        return NativeOps.Linear(kernels, attended, _outProj.weight!, _outProj.bias, packed: _native.Packed);
     }
 }
